@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// decodeViolation turns one element of a policy's violation set into a
+// Violation. A malformed element is an error, not a silent allow.
+func decodeViolation(p *Policy, pc PolicyConfig, item any) (Violation, error) {
+	m, ok := item.(map[string]any)
+	if !ok {
+		return Violation{}, fmt.Errorf("policy %s: violation %v is not an object", p.Name, item)
+	}
+	rule, _ := m["rule"].(string)
+	msg, _ := m["msg"].(string)
+	if rule == "" || msg == "" {
+		return Violation{}, fmt.Errorf("policy %s: violation %v needs a rule and a msg", p.Name, item)
+	}
+	field, _ := m["field"].(string)
+	var own Enforcement
+	if raw, ok := m["enforcement"]; ok {
+		e, err := parseEnforcement(raw)
+		if err != nil {
+			return Violation{}, fmt.Errorf("policy %s rule %s: %w", p.Name, rule, err)
+		}
+		own = e
+	}
+	return Violation{
+		Policy:      p.Name,
+		Rule:        rule,
+		Message:     msg,
+		Field:       field,
+		Enforcement: p.enforcement(pc, rule, own),
+	}, nil
+}
+
+func decodeMutation(p *Policy, item any) (Mutation, error) {
+	m, ok := item.(map[string]any)
+	if !ok {
+		return Mutation{}, fmt.Errorf("policy %s: mutation %v is not an object", p.Name, item)
+	}
+	op, _ := m["op"].(string)
+	path, _ := m["path"].(string)
+	msg, _ := m["msg"].(string)
+	out := Mutation{Policy: p.Name, Op: MutationOp(op), Path: path, Value: m["value"], Message: msg}
+	switch out.Op {
+	case OpAdd, OpReplace:
+		if _, ok := m["value"]; !ok {
+			return Mutation{}, fmt.Errorf("policy %s: mutation %s %s needs a value", p.Name, op, path)
+		}
+		fallthrough
+	case OpRemove:
+		if len(path) < 2 || path[0] != '/' {
+			return Mutation{}, fmt.Errorf("policy %s: mutation %s needs a JSON pointer path, got %q", p.Name, op, path)
+		}
+	case OpNote:
+		if msg == "" {
+			return Mutation{}, fmt.Errorf("policy %s: a note mutation needs a msg", p.Name)
+		}
+	default:
+		return Mutation{}, fmt.Errorf("policy %s: mutation op %q: want add, replace, remove or note", p.Name, op)
+	}
+	return out, nil
+}
+
+func sortViolations(vs []Violation) {
+	slices.SortFunc(vs, func(a, b Violation) int {
+		return cmp.Or(cmp.Compare(a.Policy, b.Policy), cmp.Compare(a.Rule, b.Rule),
+			cmp.Compare(a.Field, b.Field), cmp.Compare(a.Message, b.Message))
+	})
+}
+
+func sortMutations(ms []Mutation) {
+	slices.SortFunc(ms, func(a, b Mutation) int {
+		return cmp.Or(cmp.Compare(a.Policy, b.Policy), cmp.Compare(a.Path, b.Path), cmp.Compare(a.Message, b.Message))
+	})
+}
+
+// input builds the Rego input document {"request": {...}} directly as an
+// ast.Value: each object is decoded once, with no JSON round trip.
+func (r *Request) input() (ast.Value, error) {
+	object, err := rawValue(r.Object, "object")
+	if err != nil {
+		return nil, err
+	}
+	old, err := rawValue(r.OldObject, "oldObject")
+	if err != nil {
+		return nil, err
+	}
+	groups := make([]*ast.Term, len(r.UserInfo.Groups))
+	for i, g := range r.UserInfo.Groups {
+		groups[i] = ast.StringTerm(g)
+	}
+	req := ast.NewObject(
+		item("uid", ast.String(r.UID)),
+		item("kind", ast.NewObject(
+			item("group", ast.String(r.Kind.Group)),
+			item("version", ast.String(r.Kind.Version)),
+			item("kind", ast.String(r.Kind.Kind)),
+		)),
+		item("namespace", ast.String(r.Namespace)),
+		item("name", ast.String(r.Name)),
+		item("operation", ast.String(r.Operation)),
+		item("dryRun", ast.Boolean(r.DryRun)),
+		item("userInfo", ast.NewObject(
+			item("username", ast.String(r.UserInfo.Username)),
+			item("uid", ast.String(r.UserInfo.UID)),
+			item("groups", ast.NewArray(groups...)),
+		)),
+		item("object", object),
+		item("oldObject", old),
+	)
+	return ast.NewObject(item("request", req)), nil
+}
+
+func item(key string, v ast.Value) [2]*ast.Term { return ast.Item(ast.StringTerm(key), ast.NewTerm(v)) }
+
+func rawValue(raw []byte, what string) (ast.Value, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return ast.Null{}, nil
+	}
+	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", what, err)
+	}
+	if _, ok := v.(ast.Object); !ok {
+		return nil, fmt.Errorf("decode %s: want a JSON object, got %s", what, ast.ValueName(v))
+	}
+	return v, nil
+}

@@ -1,0 +1,206 @@
+// Package engine compiles podgate's Rego policies and evaluates them. It
+// knows nothing of HTTP, admission or informers: it takes a Request and
+// Node facts as plain data, so the webhook and the podgate CLI decide alike.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+)
+
+// Engine evaluates the current policy set. It is safe for concurrent use:
+// a new set (Load) and new Node facts (SetNodes) are swapped in atomically
+// while requests keep being evaluated.
+type Engine struct {
+	current    atomic.Pointer[set]
+	generation atomic.Int64
+
+	mu    sync.Mutex // serializes Load and SetNodes
+	nodes any        // the last inventory, as Rego data
+}
+
+// set is one compiled policy set with its config and data store.
+type set struct {
+	policies   []*Policy
+	config     *Config
+	store      storage.Store
+	violations *rego.PreparedEvalQuery
+	mutations  *rego.PreparedEvalQuery
+	hash       string
+}
+
+// ErrNotLoaded is returned by evaluations before a policy set was loaded.
+var ErrNotLoaded = errors.New("no policy set loaded")
+
+// New returns an engine with no policy set; call Load.
+func New() *Engine {
+	return &Engine{nodes: map[string]any{}}
+}
+
+// Load compiles the policy set from src and, if that succeeds, swaps it in.
+// On error the previous set keeps serving.
+func (e *Engine) Load(ctx context.Context, src Sources) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := compile(ctx, src, e.nodes)
+	if err != nil {
+		return err
+	}
+	e.current.Store(s)
+	e.generation.Add(1)
+	return nil
+}
+
+// Ready reports whether a policy set is loaded.
+func (e *Engine) Ready() bool { return e.current.Load() != nil }
+
+// Generation counts the policy sets loaded so far; Hash identifies the
+// current one by its sources.
+func (e *Engine) Generation() int64 { return e.generation.Load() }
+
+// Hash identifies the current policy set by the hash of its sources.
+func (e *Engine) Hash() string {
+	if s := e.current.Load(); s != nil {
+		return s.hash
+	}
+	return ""
+}
+
+// Policies lists the loaded policies.
+func (e *Engine) Policies() []Policy {
+	s := e.current.Load()
+	if s == nil {
+		return nil
+	}
+	out := make([]Policy, len(s.policies))
+	for i, p := range s.policies {
+		out[i] = *p
+	}
+	return out
+}
+
+// SetNodes replaces the Node inventory that policies see as
+// data.podgate.inventory.nodes.
+func (e *Engine) SetNodes(ctx context.Context, nodes map[string]Node) error {
+	value := nodesData(nodes)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.nodes = value
+	s := e.current.Load()
+	if s == nil {
+		return nil
+	}
+	if err := storage.WriteOne(ctx, s.store, storage.AddOp, storage.MustParsePath("/podgate/inventory/nodes"), value); err != nil {
+		return fmt.Errorf("store node inventory: %w", err)
+	}
+	return nil
+}
+
+func nodesData(nodes map[string]Node) map[string]any {
+	out := make(map[string]any, len(nodes))
+	for name, n := range nodes {
+		labels := make(map[string]any, len(n.Labels))
+		for k, v := range n.Labels {
+			labels[k] = v
+		}
+		taints := make([]any, len(n.Taints))
+		for i, t := range n.Taints {
+			taints[i] = map[string]any{"key": t.Key, "value": t.Value, "effect": t.Effect}
+		}
+		out[name] = map[string]any{"labels": labels, "taints": taints, "unschedulable": n.Unschedulable}
+	}
+	return out
+}
+
+// Violations evaluates every policy's violation rule for req. Violations
+// of policies that are off, or that exclude the namespace, are left out;
+// each carries its resolved enforcement.
+func (e *Engine) Violations(ctx context.Context, req *Request) ([]Violation, error) {
+	s, per, err := e.eval(ctx, req, func(s *set) *rego.PreparedEvalQuery { return s.violations })
+	if err != nil || s == nil {
+		return nil, err
+	}
+	var out []Violation
+	for i, p := range s.policies {
+		pc := s.config.Policies[p.Name]
+		if slices.Contains(pc.ExcludedNamespaces, req.Namespace) {
+			continue
+		}
+		for _, item := range per[i] {
+			v, err := decodeViolation(p, pc, item)
+			if err != nil {
+				return nil, err
+			}
+			if v.Enforcement != Off {
+				out = append(out, v)
+			}
+		}
+	}
+	sortViolations(out)
+	return out, nil
+}
+
+// Mutations evaluates every policy's mutation rule for req.
+func (e *Engine) Mutations(ctx context.Context, req *Request) ([]Mutation, error) {
+	s, per, err := e.eval(ctx, req, func(s *set) *rego.PreparedEvalQuery { return s.mutations })
+	if err != nil || s == nil {
+		return nil, err
+	}
+	var out []Mutation
+	for i, p := range s.policies {
+		pc := s.config.Policies[p.Name]
+		if slices.Contains(pc.ExcludedNamespaces, req.Namespace) || p.enforcement(pc, "", "") == Off {
+			continue
+		}
+		for _, item := range per[i] {
+			m, err := decodeMutation(p, item)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+		}
+	}
+	sortMutations(out)
+	return out, nil
+}
+
+// eval runs one prepared query; it returns a nil set when the namespace is
+// excluded globally, and otherwise the query's items per policy.
+func (e *Engine) eval(ctx context.Context, req *Request, query func(*set) *rego.PreparedEvalQuery) (*set, [][]any, error) {
+	s := e.current.Load()
+	if s == nil {
+		return nil, nil, ErrNotLoaded
+	}
+	if slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
+		return nil, nil, nil
+	}
+	input, err := req.input()
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := query(s).Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, nil, fmt.Errorf("evaluate policies: %w", err)
+	}
+	if len(rs) != 1 {
+		return nil, nil, fmt.Errorf("evaluate policies: got %d results, want 1", len(rs))
+	}
+	all, ok := rs[0].Bindings["x"].([]any)
+	if !ok || len(all) != len(s.policies) {
+		return nil, nil, fmt.Errorf("evaluate policies: unexpected result %T", rs[0].Bindings["x"])
+	}
+	per := make([][]any, len(all))
+	for i, items := range all {
+		if per[i], ok = items.([]any); !ok {
+			return nil, nil, fmt.Errorf("policy %s: want a set of objects, got %T", s.policies[i].Name, items)
+		}
+	}
+	return s, per, nil
+}

@@ -1,0 +1,299 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"sigs.k8s.io/yaml"
+)
+
+// Sources says where a policy set comes from.
+type Sources struct {
+	// Builtin holds the embedded policies and data.yaml (policies.FS);
+	// nil means none.
+	Builtin fs.FS
+	// PolicyDir is a directory of custom .rego files; "" for none.
+	PolicyDir string
+	// ConfigFile is the operator's YAML config; "" for the defaults.
+	ConfigFile string
+}
+
+// Policy describes one loaded policy, from its package and METADATA.
+type Policy struct {
+	Name        string
+	Title       string
+	Description string
+	Enforcement Enforcement
+	Rules       map[string]Rule
+	File        string
+
+	ref          string // data.podgate.policies.<pkg>
+	hasViolation bool
+	hasMutation  bool
+}
+
+// Rule is one rule id a policy reports, from its METADATA.
+type Rule struct {
+	Enforcement Enforcement `json:"enforcement"`
+	Summary     string      `json:"summary"`
+}
+
+const (
+	policyPrefix = "data.podgate.policies."
+	libPrefix    = "data.podgate.lib."
+)
+
+// source is one file of a policy set.
+type source struct {
+	name string
+	data []byte
+}
+
+func readSources(src Sources) (rego []source, defaults map[string]any, config []byte, err error) {
+	if src.Builtin != nil {
+		files, err := readTree(src.Builtin, ".", "")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		rego = files
+		raw, err := fs.ReadFile(src.Builtin, "data.yaml")
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("built-in defaults: %w", err)
+		}
+		if defaults, err = configDefaults(raw); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if defaults == nil {
+		defaults = map[string]any{}
+	}
+	if src.PolicyDir != "" {
+		files, err := readTree(os.DirFS(src.PolicyDir), ".", src.PolicyDir)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		rego = append(rego, files...)
+	}
+	if src.ConfigFile != "" {
+		if config, err = os.ReadFile(src.ConfigFile); err != nil {
+			return nil, nil, nil, fmt.Errorf("read config: %w", err)
+		}
+	}
+	return rego, defaults, config, nil
+}
+
+// readTree collects the .rego files under dir, skipping tests and the
+// dot-folders a ConfigMap volume keeps its versions in (..data and the
+// timestamped folders); files reached through symlinks are read.
+func readTree(fsys fs.FS, dir, prefix string) ([]source, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(prefix, dir), err)
+	}
+	var out []source
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(dir, name)
+		if strings.HasPrefix(name, ".") || name == "testdata" {
+			continue
+		}
+		info, err := fs.Stat(fsys, path) // follows symlinks
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", filepath.Join(prefix, path), err)
+		}
+		if info.IsDir() {
+			sub, err := readTree(fsys, path, prefix)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+			continue
+		}
+		if !strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego") {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Join(prefix, path), err)
+		}
+		label := path
+		if prefix != "" {
+			label = filepath.Join(prefix, path)
+		} else {
+			label = filepath.Join("policies", path)
+		}
+		out = append(out, source{name: label, data: data})
+	}
+	return out, nil
+}
+
+func configDefaults(raw []byte) (map[string]any, error) {
+	var doc struct {
+		Podgate struct {
+			Config map[string]any `json:"config"`
+		} `json:"podgate"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("policies/data.yaml: %w", err)
+	}
+	return normalizeJSON(doc.Podgate.Config).(map[string]any), nil
+}
+
+// normalizeJSON turns float64 numbers that are whole into int64, so that
+// config values compare with the integers in admitted objects.
+func normalizeJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = normalizeJSON(x)
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = normalizeJSON(x)
+		}
+	case float64:
+		if t == float64(int64(t)) {
+			return int64(t)
+		}
+	}
+	return v
+}
+
+// compile parses and compiles a policy set with the strict checks, and
+// prepares its queries. Errors name the file, line and column.
+func compile(ctx context.Context, src Sources, nodes any) (*set, error) {
+	files, defaults, cfgSrc, err := readSources(src)
+	if err != nil {
+		return nil, err
+	}
+	cfgName := src.ConfigFile
+	cfg, err := parseConfig(defaults, cfgName, cfgSrc)
+	if err != nil {
+		return nil, err
+	}
+	modules := make(map[string]*ast.Module, len(files))
+	var errs []error
+	for _, f := range files {
+		m, err := ast.ParseModuleWithOpts(f.name, string(f.data), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := checkPackage(m, f.name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		modules[f.name] = m
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	compiler := ast.NewCompiler().WithStrict(true)
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, compiler.Errors
+	}
+	policies, err := describePolicies(compiler, modules)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkConfigPolicies(cfg, policies, cfgName); err != nil {
+		return nil, err
+	}
+	return prepare(ctx, compiler, policies, cfg, nodes, hashSources(files, defaults, cfgSrc))
+}
+
+func checkPackage(m *ast.Module, file string) error {
+	p := m.Package.Path.String()
+	if strings.HasPrefix(p, policyPrefix) || strings.HasPrefix(p, libPrefix) {
+		return nil
+	}
+	return fmt.Errorf("%s:%d: package %s: podgate loads packages under podgate.policies (policies) and podgate.lib (helpers) only",
+		file, m.Package.Location.Row, strings.TrimPrefix(p, "data."))
+}
+
+// checkConfigPolicies rejects rule overrides for rules a policy does not
+// declare: a misspelt rule id would otherwise be ignored.
+func checkConfigPolicies(cfg *Config, policies []*Policy, file string) error {
+	if file == "" {
+		file = "config"
+	}
+	for name, pc := range cfg.Policies {
+		i := slices.IndexFunc(policies, func(p *Policy) bool { return p.Name == name })
+		if i < 0 {
+			if len(pc.Rules) > 0 || pc.Enforcement != "" {
+				return fmt.Errorf("%s: policies.%s: no such policy is loaded", file, name)
+			}
+			continue
+		}
+		for rule := range pc.Rules {
+			if _, ok := policies[i].Rules[rule]; !ok {
+				return fmt.Errorf("%s: policies.%s.rules.%s: the policy has no such rule; its rules: %s",
+					file, name, rule, strings.Join(slices.Sorted(mapKeys(policies[i].Rules)), ", "))
+			}
+		}
+	}
+	return nil
+}
+
+func hashSources(files []source, defaults map[string]any, cfg []byte) string {
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%d\x00", f.name, len(f.data))
+		h.Write(f.data)
+	}
+	fmt.Fprintf(h, "%v\x00", defaults)
+	h.Write(cfg)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func prepare(ctx context.Context, c *ast.Compiler, policies []*Policy, cfg *Config, nodes any, hash string) (*set, error) {
+	store := inmem.NewFromObjectWithOpts(map[string]any{
+		"podgate": map[string]any{
+			"config":    cfg.Raw,
+			"inventory": map[string]any{"nodes": nodes},
+		},
+	}, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	s := &set{policies: policies, config: cfg, store: store, hash: hash}
+	var err error
+	if s.violations, err = prepareQuery(ctx, c, store, policies, "violation", func(p *Policy) bool { return p.hasViolation }); err != nil {
+		return nil, err
+	}
+	if s.mutations, err = prepareQuery(ctx, c, store, policies, "mutation", func(p *Policy) bool { return p.hasMutation }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepareQuery builds one query that evaluates rule of every policy at
+// once: x := [data.podgate.policies.a.violation, set(), ...], the i-th
+// element belonging to policies[i].
+func prepareQuery(ctx context.Context, c *ast.Compiler, store storage.Store, policies []*Policy, rule string, has func(*Policy) bool) (*rego.PreparedEvalQuery, error) {
+	terms := make([]string, len(policies))
+	for i, p := range policies {
+		terms[i] = "set()"
+		if has(p) {
+			terms[i] = p.ref + "." + rule
+		}
+	}
+	body, err := ast.ParseBody("x := [" + strings.Join(terms, ", ") + "]")
+	if err != nil {
+		return nil, fmt.Errorf("build %s query: %w", rule, err)
+	}
+	pq, err := rego.New(rego.ParsedQuery(body), rego.Compiler(c), rego.Store(store)).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %s query: %w", rule, err)
+	}
+	return &pq, nil
+}

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// describePolicies finds every package under podgate.policies and reads
+// its METADATA: title, description, custom.enforcement and custom.rules.
+func describePolicies(c *ast.Compiler, modules map[string]*ast.Module) ([]*Policy, error) {
+	byRef := map[string]*Policy{}
+	for _, file := range slices.Sorted(maps.Keys(modules)) {
+		m := modules[file]
+		ref := m.Package.Path.String()
+		if !strings.HasPrefix(ref, policyPrefix) {
+			continue
+		}
+		p := byRef[ref]
+		if p == nil {
+			p = &Policy{ref: ref, File: file, Name: policyName(m.Package.Path)}
+			byRef[ref] = p
+		}
+		if len(m.Package.Path) != 4 {
+			return nil, fmt.Errorf("%s:%d: package %s: a policy package is podgate.policies.<name>",
+				file, m.Package.Location.Row, strings.TrimPrefix(ref, "data."))
+		}
+		for _, r := range m.Rules {
+			switch r.Head.Ref().String() {
+			case "violation":
+				p.hasViolation = true
+			case "mutation":
+				p.hasMutation = true
+			}
+		}
+		if a := c.GetAnnotationSet().GetPackageScope(m.Package); a != nil && p.Title == "" {
+			if err := p.readMetadata(a, file); err != nil {
+				return nil, err
+			}
+		}
+	}
+	policies := slices.SortedFunc(maps.Values(byRef), func(a, b *Policy) int { return strings.Compare(a.Name, b.Name) })
+	for _, p := range policies {
+		if p.Title == "" {
+			return nil, fmt.Errorf("%s: policy %s: its package needs a # METADATA block with title, description and custom.enforcement", p.File, p.Name)
+		}
+	}
+	return policies, nil
+}
+
+// policyName is the package's last segment with _ written as -.
+func policyName(path ast.Ref) string {
+	last := path[len(path)-1].Value
+	s, ok := last.(ast.String)
+	if !ok {
+		return last.String()
+	}
+	return strings.ReplaceAll(string(s), "_", "-")
+}
+
+func (p *Policy) readMetadata(a *ast.Annotations, file string) error {
+	where := fmt.Sprintf("%s:%d: policy %s: METADATA", file, a.Location.Row, p.Name)
+	if a.Title == "" || a.Description == "" {
+		return fmt.Errorf("%s needs a title and a description", where)
+	}
+	p.Title, p.Description = a.Title, strings.TrimSpace(a.Description)
+	e, err := parseEnforcement(a.Custom["enforcement"])
+	if err != nil {
+		return fmt.Errorf("%s custom.enforcement: %w", where, err)
+	}
+	p.Enforcement = e
+	p.Rules = map[string]Rule{}
+	rules, ok := a.Custom["rules"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s custom.rules: want a mapping of rule id to {enforcement, summary}", where)
+	}
+	for id, v := range rules {
+		r, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s custom.rules.%s: want {enforcement, summary}", where, id)
+		}
+		e, err := parseEnforcement(r["enforcement"])
+		if err != nil {
+			return fmt.Errorf("%s custom.rules.%s: %w", where, id, err)
+		}
+		summary, _ := r["summary"].(string)
+		p.Rules[id] = Rule{Enforcement: e, Summary: summary}
+	}
+	return nil
+}
+
+// enforcement resolves a violation's level: a config override of the rule
+// wins; otherwise the weaker of the policy's level (config, else METADATA)
+// and the rule's own default (the violation's, else METADATA's). So an
+// operator can turn a whole policy down to warn, and a warn-only rule stays
+// a warning when the policy denies.
+func (p *Policy) enforcement(pc PolicyConfig, rule string, own Enforcement) Enforcement {
+	if e, ok := pc.Rules[rule]; ok {
+		return e
+	}
+	policy := p.Enforcement
+	if pc.Enforcement != "" {
+		policy = pc.Enforcement
+	}
+	ruleDefault := policy
+	if r, ok := p.Rules[rule]; ok {
+		ruleDefault = r.Enforcement
+	}
+	if own != "" {
+		ruleDefault = own
+	}
+	return weaker(policy, ruleDefault)
+}
+
+func mapKeys[V any](m map[string]V) iter.Seq[string] { return maps.Keys(m) }

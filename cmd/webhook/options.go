@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// Defaults, each with its reason.
+const (
+	// DefaultPort is the webhook's HTTPS port; 9443 is controller-runtime's
+	// default and needs no privilege.
+	DefaultPort = 9443
+	// DefaultCertDir is where the chart mounts the serving certificate.
+	DefaultCertDir = "/tmp/k8s-webhook-server/serving-certs"
+	// DefaultMetricsAddr serves Prometheus metrics on their own port.
+	DefaultMetricsAddr = ":8080"
+	// DefaultProbeAddr serves /healthz and /readyz.
+	DefaultProbeAddr = ":8081"
+	// DefaultEvalTimeout bounds one request's policy evaluation. It is
+	// well below the chart's webhook timeoutSeconds (10s) so that a slow
+	// policy yields a 500 with a reason, not an API server timeout.
+	DefaultEvalTimeout = 3 * time.Second
+)
+
+// Options holds every setting of the webhook server; there are no flag
+// globals beyond controller-runtime's --kubeconfig.
+type Options struct {
+	Port        int
+	CertDir     string
+	MetricsAddr string
+	ProbeAddr   string
+	PolicyDir   string
+	ConfigFile  string
+	EvalTimeout time.Duration
+	EnableHTTP2 bool
+	Zap         zap.Options
+}
+
+// NewOptions returns the defaults.
+func NewOptions() Options {
+	return Options{
+		Port:        DefaultPort,
+		CertDir:     DefaultCertDir,
+		MetricsAddr: DefaultMetricsAddr,
+		ProbeAddr:   DefaultProbeAddr,
+		EvalTimeout: DefaultEvalTimeout,
+	}
+}
+
+// AddFlags binds the options to fs.
+func (o *Options) AddFlags(fs *flag.FlagSet) {
+	fs.IntVar(&o.Port, "port", o.Port, "HTTPS port of the /mutate and /validate webhooks.")
+	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "Directory holding tls.crt and tls.key; they are reloaded when they change.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints.")
+	fs.StringVar(&o.PolicyDir, "policy-dir", o.PolicyDir, "Directory of custom .rego policies loaded next to the built-in ones.")
+	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "Policy configuration YAML (data.podgate.config); the shipped defaults when empty.")
+	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "Deadline of one request's policy evaluation; keep it below the webhook timeoutSeconds.")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve HTTP/2 too. Off by default, as in kubebuilder, against HTTP/2 stream-reset attacks.")
+	config.RegisterFlags(fs)
+	o.Zap.BindFlags(fs)
+}
+
+// Validate reports every bad option at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Port < 1 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("--port %d: want 1-65535", o.Port))
+	}
+	if o.CertDir == "" {
+		errs = append(errs, errors.New("--cert-dir: must not be empty"))
+	}
+	if o.EvalTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--eval-timeout %s: must be positive", o.EvalTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// command parses flags into Options and calls its run function, which
+// tests replace to check the parsed options without starting a server.
+type command struct {
+	run func(context.Context, Options) error
+}
+
+func newCommand(run func(context.Context, Options) error) *command {
+	return &command{run: run}
+}
+
+// Execute parses args and runs.
+func (c *command) Execute(ctx context.Context, args []string) error {
+	o := NewOptions()
+	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	return c.run(ctx, o)
+}

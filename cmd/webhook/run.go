@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/inventory"
+	"github.com/podgate/podgate/metrics"
+	"github.com/podgate/podgate/mutate"
+	"github.com/podgate/podgate/policies"
+	"github.com/podgate/podgate/validate"
+)
+
+// run wires the engine, the Node inventory and the two handlers into a
+// controller-runtime manager and serves until ctx ends.
+func run(ctx context.Context, o Options) error {
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
+	log := ctrl.Log.WithName("podgate")
+
+	eng := engine.New()
+	if err := eng.Load(ctx, o.sources()); err != nil {
+		return fmt.Errorf("load policies: %w", err)
+	}
+	metrics.PolicyGeneration.Set(float64(eng.Generation()))
+	log.Info("policies loaded", "hash", eng.Hash(), "policies", len(eng.Policies()))
+
+	restConfig, err := config.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.ProbeAddr,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Port:    o.Port,
+			CertDir: o.CertDir,
+			TLSOpts: []func(*tls.Config){o.tlsConfig},
+		}),
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: inventory.CacheOptions()}},
+	})
+	if err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+
+	server := mgr.GetWebhookServer()
+	server.Register("/mutate", withHTTPStatus(&webhook.Admission{
+		Handler:      &mutate.Handler{Engine: eng, Log: log.WithName("mutate"), EvalTimeout: o.EvalTimeout},
+		RecoverPanic: ptr.To(true),
+	}))
+	server.Register("/validate", withHTTPStatus(&webhook.Admission{
+		Handler:      &validate.Handler{Engine: eng, Log: log.WithName("validate"), EvalTimeout: o.EvalTimeout},
+		RecoverPanic: ptr.To(true),
+	}))
+
+	inv := &inventory.Inventory{Cache: mgr.GetCache(), Engine: eng, Log: log.WithName("inventory")}
+	if err := mgr.Add(inv); err != nil {
+		return err
+	}
+	if err := errors.Join(
+		mgr.AddHealthzCheck("ping", healthz.Ping),
+		mgr.AddReadyzCheck("policies", func(*http.Request) error {
+			if !eng.Ready() {
+				return engine.ErrNotLoaded
+			}
+			return nil
+		}),
+		mgr.AddReadyzCheck("inventory", inv.ReadyCheck),
+		mgr.AddReadyzCheck("webhook", server.StartedChecker()),
+	); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+func (o *Options) sources() engine.Sources {
+	return engine.Sources{Builtin: policies.FS, PolicyDir: o.PolicyDir, ConfigFile: o.ConfigFile}
+}
+
+func (o *Options) tlsConfig(c *tls.Config) {
+	c.MinVersion = tls.VersionTLS12
+	if !o.EnableHTTP2 {
+		c.NextProtos = []string{"http/1.1"}
+	}
+}
+
+// withHTTPStatus gives malformed requests a real HTTP error status.
+// controller-runtime answers a body it cannot decode (or one that fails
+// podgate's request checks) with HTTP 200 and the error inside the
+// AdmissionReview; a client that is not an API server (curl, a fuzzer, a
+// misconfigured proxy) should see 400/413 on the status line as well. Only
+// answers that are not allowed are inspected, so the hot path of admitted
+// requests pays nothing.
+func withHTTPStatus(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &recorder{header: w.Header()}
+		h.ServeHTTP(rec, r)
+		status := http.StatusOK
+		if !bytes.Contains(rec.body.Bytes(), []byte(`"allowed":true`)) {
+			var review struct {
+				Response struct {
+					Status struct {
+						Code int `json:"code"`
+					} `json:"status"`
+				} `json:"response"`
+			}
+			if json.Unmarshal(rec.body.Bytes(), &review) == nil {
+				switch code := review.Response.Status.Code; code {
+				case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+					status = code
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(rec.body.Bytes())
+	})
+}
+
+type recorder struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(int)             {}
+
+var _ admission.Handler = (*mutate.Handler)(nil)

@@ -1,0 +1,67 @@
+// Package metrics defines podgate's Prometheus metrics. They are registered
+// in controller-runtime's registry, which the manager serves on the metrics
+// port next to controller-runtime's own webhook and client metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Decisions, as the decision label says them.
+const (
+	Allowed = "allowed" // admitted, nothing to say
+	Warned  = "warned"  // admitted with warnings
+	Denied  = "denied"  // rejected by a deny rule
+	Mutated = "mutated" // admitted with a patch
+	Skipped = "skipped" // out of scope (excluded namespace, controlled pod, unchanged template...)
+	Errored = "error"   // bad request or internal failure
+)
+
+// Latency buckets from 100us to 10s: admission is expected in the
+// sub-millisecond range and the API server gives up after timeoutSeconds.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 12)
+
+var (
+	// Requests counts admission requests by webhook, operation, kind and decision.
+	Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podgate_admission_requests_total",
+		Help: "Admission requests by webhook (mutate, validate), operation, kind and decision.",
+	}, []string{"webhook", "operation", "kind", "decision"})
+
+	// Latency is the time from request decoded to response ready.
+	Latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "podgate_admission_duration_seconds",
+		Help:    "Time to answer an admission request, by webhook.",
+		Buckets: latencyBuckets,
+	}, []string{"webhook"})
+
+	// Violations counts reported violations by policy, rule and enforcement.
+	Violations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podgate_violations_total",
+		Help: "Policy violations found, by policy, rule and enforcement (deny, warn, dryrun).",
+	}, []string{"policy", "rule", "enforcement"})
+
+	// Evaluation is the time spent in Rego evaluation alone.
+	Evaluation = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "podgate_policy_evaluation_duration_seconds",
+		Help:    "Time spent evaluating the policy set for one request, by webhook.",
+		Buckets: latencyBuckets,
+	}, []string{"webhook"})
+
+	// PolicyGeneration counts the policy sets loaded since start.
+	PolicyGeneration = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podgate_policy_set_generation",
+		Help: "How many policy sets were loaded since the process started.",
+	})
+
+	// InventoryNodes is the number of Nodes the policies see.
+	InventoryNodes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podgate_inventory_nodes",
+		Help: "Nodes in the inventory that the tolerations and rollout policies use.",
+	})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Evaluation, PolicyGeneration, InventoryNodes)
+}

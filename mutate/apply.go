@@ -1,0 +1,105 @@
+package mutate
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// apply performs one add, replace or remove on a JSON document decoded
+// into map[string]any / []any. add creates missing parent objects, so a
+// policy can add /spec/template/metadata/annotations/x to an object that
+// has no annotations yet.
+func apply(doc map[string]any, op, pointer string, value any) error {
+	path, err := parsePointer(pointer)
+	if err != nil {
+		return err
+	}
+	var parent any = doc
+	for i, key := range path[:len(path)-1] {
+		child, err := step(parent, key, op == "add")
+		if err != nil {
+			return fmt.Errorf("%s %s: at /%s: %w", op, pointer, strings.Join(path[:i+1], "/"), err)
+		}
+		parent = child
+	}
+	last := path[len(path)-1]
+	if err := set(parent, last, op, value); err != nil {
+		return fmt.Errorf("%s %s: %w", op, pointer, err)
+	}
+	return nil
+}
+
+// step walks from parent to its child key, creating an empty object when
+// create is set and the key is missing.
+func step(parent any, key string, create bool) (any, error) {
+	switch p := parent.(type) {
+	case map[string]any:
+		child, ok := p[key]
+		if !ok || child == nil {
+			if !create {
+				return nil, fmt.Errorf("no such field")
+			}
+			child = map[string]any{}
+			p[key] = child
+		}
+		return child, nil
+	case []any:
+		i, err := index(key, len(p))
+		if err != nil {
+			return nil, err
+		}
+		return p[i], nil
+	}
+	return nil, fmt.Errorf("%T has no children", parent)
+}
+
+func set(parent any, key, op string, value any) error {
+	switch p := parent.(type) {
+	case map[string]any:
+		_, exists := p[key]
+		switch {
+		case op == "remove":
+			delete(p, key)
+		case op == "replace" && !exists:
+			return fmt.Errorf("no such field to replace")
+		default:
+			p[key] = value
+		}
+		return nil
+	case []any:
+		// Arrays are only changed in place: appending or removing would
+		// need the parent to hold the new slice, and no built-in policy
+		// needs it.
+		i, err := index(key, len(p))
+		if err != nil {
+			return err
+		}
+		if op == "remove" {
+			return fmt.Errorf("removing array elements is not supported")
+		}
+		p[i] = value
+		return nil
+	}
+	return fmt.Errorf("cannot set a field of %T", parent)
+}
+
+func index(key string, n int) (int, error) {
+	i, err := strconv.Atoi(key)
+	if err != nil || i < 0 || i >= n {
+		return 0, fmt.Errorf("index %q out of range [0,%d)", key, n)
+	}
+	return i, nil
+}
+
+// parsePointer splits an RFC 6901 JSON pointer into unescaped keys.
+func parsePointer(p string) ([]string, error) {
+	if !strings.HasPrefix(p, "/") || len(p) < 2 {
+		return nil, fmt.Errorf("invalid JSON pointer %q", p)
+	}
+	parts := strings.Split(p[1:], "/")
+	for i, s := range parts {
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
+	}
+	return parts, nil
+}

@@ -56,7 +56,7 @@ func parseConfig(defaults map[string]any, file string, src []byte) (*Config, err
 // when the policy is not a built-in one (a custom policy's parameters).
 func mergeNode(dst map[string]any, node *yaml.Node, file, path string) error {
 	if node.Kind != yaml.MappingNode {
-		return nodeErr(file, node, path, "want a mapping")
+		return nodeErr(file, node, path, "want a mapping, got a "+yamlKind(node))
 	}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k, v := node.Content[i], node.Content[i+1]
@@ -169,6 +169,18 @@ func stringList(v any, key string) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+func yamlKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return "scalar"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "mapping"
 }
 
 func nodeErr(file string, n *yaml.Node, key, msg string) error {

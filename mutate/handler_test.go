@@ -1,0 +1,181 @@
+package mutate
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/podgate/podgate/internal/testenv"
+)
+
+// patched applies the response's patch to obj, as the API server would.
+func patched(t *testing.T, obj []byte, resp admission.Response) []byte {
+	t.Helper()
+	if !resp.Allowed {
+		t.Fatalf("mutation denied: %+v", resp.Result)
+	}
+	if len(resp.Patches) == 0 {
+		return obj
+	}
+	raw, err := json.Marshal(resp.Patches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Apply(obj)
+	if err != nil {
+		t.Fatalf("apply patch: %v", err)
+	}
+	return out
+}
+
+func has(t *testing.T, doc []byte, pointer string) bool {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := parsePointer(pointer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range parts {
+		next, err := step(v, k, false)
+		if err != nil {
+			return false
+		}
+		v = next
+	}
+	return true
+}
+
+func TestTestdataMutationsAreAppliedAndIdempotent(t *testing.T) {
+	for _, c := range testenv.Cases(t) {
+		if c.Expect.Mutations == nil {
+			continue
+		}
+		t.Run(c.Policy+"/"+c.Name, func(t *testing.T) {
+			h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+			resp := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
+			out := patched(t, c.Object, resp)
+			for _, p := range c.Expect.Mutations {
+				if has(t, c.Object, p) || !has(t, out, p) {
+					t.Errorf("%s: %s was not added by the patch", c.Description, p)
+				}
+			}
+			again := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, out, c.OldObject))
+			if len(again.Patches) != 0 {
+				t.Errorf("%s: admitting the mutated object again patched %v", c.Description, again.Patches)
+			}
+		})
+	}
+}
+
+const nginx = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"nginx-deployment","labels":{"app":"nginx"}},
+"spec":{"replicas":3,"selector":{"matchLabels":{"app":"nginx"}},"template":{"metadata":{"labels":{"app":"nginx"}},
+"spec":{"containers":[{"name":"nginx","image":"nginx:1.14.2","ports":[{"containerPort":80}]}]}}}}`
+
+func TestNginxDeploymentGetsTCPProbesAndSaysSo(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(nginx), nil))
+	var obj struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []map[string]json.RawMessage `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(patched(t, []byte(nginx), resp), &obj); err != nil {
+		t.Fatal(err)
+	}
+	c := obj.Spec.Template.Spec.Containers[0]
+	for _, probe := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
+		if !strings.Contains(string(c[probe]), `"tcpSocket":{"port":80}`) {
+			t.Errorf("%s = %s, want a tcpSocket probe on port 80", probe, c[probe])
+		}
+	}
+	note := obj.Metadata.Annotations[Annotation]
+	if strings.Count(note, "\n") != 2 || !strings.Contains(note, "probes: ") || !strings.Contains(note, "nginx") {
+		t.Errorf("annotation %s = %q, want one line per probe added", Annotation, note)
+	}
+}
+
+func TestUpdateWithUnchangedTemplateIsNotMutated(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	scaled := strings.Replace(nginx, `"replicas":3`, `"replicas":5`, 1)
+	resp := h.Handle(context.Background(), testenv.Request(t, "UPDATE", "default", []byte(scaled), []byte(nginx)))
+	if !resp.Allowed || len(resp.Patches) != 0 {
+		t.Fatalf("scaling must not start a rollout, got patches %v", resp.Patches)
+	}
+	newImage := strings.Replace(nginx, "nginx:1.14.2", "nginx:1.16.1", 1)
+	resp = h.Handle(context.Background(), testenv.Request(t, "UPDATE", "default", []byte(newImage), []byte(nginx)))
+	if len(resp.Patches) == 0 {
+		t.Fatal("a template change is a rollout anyway: probes must be injected")
+	}
+}
+
+func TestContainerWithoutPortGetsNoProbeButANote(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	noPort := strings.Replace(nginx, `,"ports":[{"containerPort":80}]`, "", 1)
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(noPort), nil))
+	out := patched(t, []byte(noPort), resp)
+	if has(t, out, "/spec/template/spec/containers/0/readinessProbe") {
+		t.Fatal("no port: no probe may be injected")
+	}
+	if !has(t, out, "/metadata/annotations/podgate.dev~1mutations") {
+		t.Fatal("the annotation must say why nothing was injected")
+	}
+}
+
+func TestMalformedAndFailingRequestsNeverAllow(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	req := testenv.Request(t, "CREATE", "default", []byte(nginx), nil)
+	req.UID = ""
+	if resp := h.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusBadRequest {
+		t.Fatalf("no uid: want 400, got %+v", resp.Result)
+	}
+	req = testenv.Request(t, "CREATE", "default", []byte(nginx), nil)
+	req.Object.Raw = []byte(`{"kind":`)
+	if resp := h.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
+		t.Fatalf("broken object: want 500, got %+v", resp.Result)
+	}
+}
+
+func TestApplyCreatesMissingParents(t *testing.T) {
+	doc := map[string]any{"metadata": map[string]any{}}
+	if err := apply(doc, "add", "/metadata/annotations/a~1b", "v"); err != nil {
+		t.Fatal(err)
+	}
+	got := doc["metadata"].(map[string]any)["annotations"].(map[string]any)["a/b"]
+	if got != "v" {
+		t.Fatalf("got %v", doc)
+	}
+	if err := apply(doc, "replace", "/spec/x", 1); err == nil {
+		t.Fatal("replace of a missing field must fail")
+	}
+	if !slices.Equal(must(parsePointer("/a/~0b/c~1d")), []string{"a", "~b", "c/d"}) {
+		t.Fatal("pointer unescaping")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

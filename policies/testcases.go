@@ -1,0 +1,82 @@
+package policies
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Case is one testdata case: an object, the request around it, and the
+// rules of its policy that must fire. `opa test` loads the same files as
+// data.<policy>.testdata.<case>; the Go handler tests and `podgate test`
+// run them through the full engine.
+type Case struct {
+	Policy      string                     `json:"-"` // the folder's name
+	Name        string                     `json:"-"` // the case folder's name
+	File        string                     `json:"-"`
+	Description string                     `json:"description"`
+	Operation   string                     `json:"operation"`
+	Namespace   string                     `json:"namespace"`
+	Object      json.RawMessage            `json:"object"`
+	OldObject   json.RawMessage            `json:"oldObject"`
+	Nodes       map[string]json.RawMessage `json:"nodes"`
+	Expect      struct {
+		Violations []string `json:"violations"`
+		Mutations  []string `json:"mutations"`
+	} `json:"expect"`
+}
+
+// LoadCases reads every <policy>/testdata/<case>/data.yaml under root.
+func LoadCases(root string) ([]Case, error) {
+	files, err := filepath.Glob(filepath.Join(root, "*", "testdata", "*", "data.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(files)
+	cases := make([]Case, 0, len(files))
+	for _, f := range files {
+		c, err := loadCase(f)
+		if err != nil {
+			return nil, err
+		}
+		cases = append(cases, c)
+	}
+	return cases, nil
+}
+
+func loadCase(file string) (Case, error) {
+	var c Case
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return c, err
+	}
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", file, err)
+	}
+	parts := strings.Split(filepath.ToSlash(file), "/")
+	c.File, c.Name, c.Policy = file, parts[len(parts)-2], parts[len(parts)-4]
+	if len(c.Object) == 0 {
+		return c, fmt.Errorf("%s: no object", file)
+	}
+	if c.Operation == "" {
+		c.Operation = "CREATE"
+	}
+	if c.Namespace == "" {
+		var meta struct {
+			Metadata struct {
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		_ = json.Unmarshal(c.Object, &meta)
+		c.Namespace = meta.Metadata.Namespace
+	}
+	if c.Namespace == "" {
+		c.Namespace = "default"
+	}
+	return c, nil
+}

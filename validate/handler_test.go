@@ -1,0 +1,180 @@
+package validate
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/internal/testenv"
+)
+
+var ruleRef = regexp.MustCompile(`^\[([a-z0-9-]+)/([a-z0-9-]+)\] `)
+
+// firedRules returns "policy/rule" of every line of the denial and of every
+// warning, as kubectl would print them.
+func firedRules(resp admission.Response) []string {
+	var lines []string
+	if resp.Result != nil && !resp.Allowed {
+		lines = strings.Split(resp.Result.Message, "\n")
+	}
+	lines = append(lines, resp.Warnings...)
+	var out []string
+	for _, l := range lines {
+		if m := ruleRef.FindStringSubmatch(l); m != nil {
+			out = append(out, m[1]+"/"+m[2])
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func TestTestdataCasesThroughTheHandler(t *testing.T) {
+	for _, c := range testenv.Cases(t) {
+		t.Run(c.Policy+"/"+c.Name, func(t *testing.T) {
+			eng := testenv.Engine(t, "")
+			if err := eng.SetNodes(context.Background(), testenv.Nodes(t, c)); err != nil {
+				t.Fatal(err)
+			}
+			h := &Handler{Engine: eng, Log: logr.Discard()}
+			resp := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
+			if resp.Result != nil && resp.Result.Code >= 500 {
+				t.Fatalf("%s: internal error: %s", c.Description, resp.Result.Message)
+			}
+			var got []string
+			for _, r := range firedRules(resp) {
+				if p, rule, _ := strings.Cut(r, "/"); p == c.Policy {
+					got = append(got, rule)
+				}
+			}
+			want := slices.Clone(c.Expect.Violations)
+			slices.Sort(want)
+			if !slices.Equal(got, slices.Compact(want)) {
+				t.Errorf("%s (%s):\n rules fired %v, want %v\n response: allowed=%v %v warnings=%q",
+					c.Description, c.File, got, want, resp.Allowed, resp.Result, resp.Warnings)
+			}
+		})
+	}
+}
+
+const redisPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"redis"},"spec":{"containers":[{"name":"redis","image":"redis","volumeMounts":[{"name":"redis-storage","mountPath":"/data/redis"}]}],"volumes":[{"name":"redis-storage","emptyDir":{}}]}}`
+
+func TestRedisPodWithEmptyDirIsDeniedNamingTheVolume(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	if resp.Allowed || resp.Result.Code != http.StatusForbidden {
+		t.Fatalf("want a 403 denial, got allowed=%v %+v", resp.Allowed, resp.Result)
+	}
+	msg := resp.Result.Message
+	for _, want := range []string{"[stateful-volumes/persistent-storage] Pod default/redis: ", `"redis-storage"`, "emptyDir"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("denial does not mention %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestMalformedRequestsAreRejectedWith400(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	good := testenv.Request(t, "CREATE", "default", []byte(redisPod), nil)
+	noUID := good
+	noUID.UID = ""
+	noObject := good
+	noObject.Object.Raw = nil
+	updateNoOld := good
+	updateNoOld.Operation = admissionv1.Update
+	notJSON := good
+	notJSON.Object.Raw = []byte("{not json")
+	cases := map[string]struct {
+		req  admission.Request
+		code int32
+	}{
+		"request without uid gets 400":              {noUID, http.StatusBadRequest},
+		"CREATE without object gets 400":            {noObject, http.StatusBadRequest},
+		"UPDATE without oldObject gets 400":         {updateNoOld, http.StatusBadRequest},
+		"object that is not JSON gets 500 not allow": {notJSON, http.StatusInternalServerError},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			resp := h.Handle(context.Background(), tc.req)
+			if resp.Allowed || resp.Result == nil || resp.Result.Code != tc.code || resp.Result.Message == "" {
+				t.Fatalf("want allowed=false code %d with a reason, got allowed=%v %+v", tc.code, resp.Allowed, resp.Result)
+			}
+		})
+	}
+}
+
+func TestNoPolicySetIsAnInternalErrorNotAnAllow(t *testing.T) {
+	h := &Handler{Engine: engine.New(), Log: logr.Discard()}
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	if resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
+		t.Fatalf("want 500, got allowed=%v %+v", resp.Allowed, resp.Result)
+	}
+}
+
+func TestPodOwnedByAControllerIsSkipped(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	owned := strings.Replace(redisPod, `"name":"redis"}`, `"name":"redis","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"1","controller":true}]}`, 1)
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(owned), nil))
+	if !resp.Allowed || len(resp.Warnings) > 0 {
+		t.Fatalf("a controlled pod must be admitted without checks, got allowed=%v %+v %q", resp.Allowed, resp.Result, resp.Warnings)
+	}
+}
+
+func TestExcludedNamespaceIsSkipped(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "kube-system", []byte(redisPod), nil))
+	if !resp.Allowed {
+		t.Fatalf("kube-system is excluded by default, got %+v", resp.Result)
+	}
+}
+
+const deployment = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
+"spec":{"replicas":REPLICAS,"revisionHistoryLimit":0,"selector":{"matchLabels":{"app":"web"}},
+"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"web","image":"nginx:1.27",
+"ports":[{"containerPort":80}],
+"readinessProbe":{"tcpSocket":{"port":80}},"livenessProbe":{"tcpSocket":{"port":80}},"startupProbe":{"tcpSocket":{"port":80}}}]}}}}`
+
+func TestUpdateThatKeepsAnOldViolationIsWarnedNotDenied(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	old := strings.Replace(deployment, "REPLICAS", "3", 1)
+	scaled := strings.Replace(deployment, "REPLICAS", "5", 1)
+
+	create := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(old), nil))
+	if create.Allowed || !strings.Contains(create.Result.Message, "[rollout/revision-history]") {
+		t.Fatalf("creating with revisionHistoryLimit 0 must be denied, got allowed=%v %+v", create.Allowed, create.Result)
+	}
+	update := h.Handle(context.Background(), testenv.Request(t, "UPDATE", "default", []byte(scaled), []byte(old)))
+	if !update.Allowed {
+		t.Fatalf("scaling an object that already broke the rule must be allowed, got %+v", update.Result)
+	}
+	if !slices.ContainsFunc(update.Warnings, func(w string) bool {
+		return strings.HasPrefix(w, "[rollout/revision-history] Deployment default/web: ") && strings.Contains(w, "already so before this update")
+	}) {
+		t.Fatalf("want the old violation as a warning, got %q", update.Warnings)
+	}
+}
+
+func TestConfigCanTurnARuleIntoDryRun(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("policies:\n  rollout:\n    rules:\n      revision-history: dryrun\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Engine: testenv.Engine(t, cfg), Log: logr.Discard()}
+	obj := strings.Replace(deployment, "REPLICAS", "3", 1)
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(obj), nil))
+	if !resp.Allowed {
+		t.Fatalf("a dryrun rule must not deny, got %+v", resp.Result)
+	}
+	if got := resp.AuditAnnotations["rollout.revision-history"]; !strings.HasPrefix(got, "[rollout/revision-history] Deployment default/web: ") {
+		t.Fatalf("want an audit annotation, got %q", resp.AuditAnnotations)
+	}
+}

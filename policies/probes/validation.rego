@@ -1,0 +1,189 @@
+package podgate.policies.probes
+
+# The validating rules of the probes policy (package METADATA in probes.rego).
+#
+# Decisions where the spec (policies.md) is silent:
+#
+# - `required` and `slow-start` do not fire for a probe that the mutation
+#   injects. Kubernetes runs validating webhooks after mutating ones, so the
+#   object validated then already has it; evaluating the unmutated object
+#   gives the same answer. (On an UPDATE that does not touch the pod template
+#   nothing is injected, and no warning is given for those probes either.)
+# - `required` covers workload.long_running objects only (Jobs, CronJobs and
+#   Pods with restartPolicy Never/OnFailure finish by themselves).
+# - The other rules check the probes of regular containers and of sidecars
+#   (restartable init containers), of every kind: a broken probe in a Job is
+#   still broken.
+# - `http-path`: an absent or empty path is fine (the kubelet requests "/").
+# - `exec-command`: a command that is absent, [] or whose first element is
+#   blank is empty.
+# - `timing`: timeoutSeconds >= periodSeconds, with the Kubernetes defaults
+#   1 and 10 for unset fields, on every probe type.
+# - `identical`: liveness equals readiness once Kubernetes defaults are filled
+#   in. A tcpSocket pair is exempt (an open port does not depend on other
+#   services, which is the failure the rule warns about), and so is the pair
+#   podgate itself injects from an annotation (a single annotation cannot ask
+#   for two handlers; the warning would blame the user for podgate's choice).
+
+import data.podgate.lib.workload
+
+# probed: every container that may carry probes, with its field path.
+probed contains {"path": workload.container_path(i, []), "container": c, "regular": true} if {
+	some i, c in workload.containers
+}
+
+probed contains {"path": workload.spec_field_path(["initContainers", i]), "container": c, "regular": false} if {
+	some i, c in object.get(workload.pod_spec, "initContainers", [])
+	c.restartPolicy == "Always"
+}
+
+# probes: every probe of every probed container.
+probes contains {"path": array.concat(e.path, [field]), "container": e.container, "probe": probe, "field": field} if {
+	some e in probed
+	some t in probe_types
+	field := probe_field(t)
+	probe := e.container[field]
+	is_object(probe)
+}
+
+violation contains v if {
+	workload.long_running
+	some i, c in workload.containers
+	some t in cfg.required
+	missing_probe(c, t)
+	not will_inject(c, t)
+	field := probe_field(t)
+	v := {
+		"rule": "required",
+		"msg": sprintf(
+			"container %q has no %s and podgate cannot add one: %s; declare a containerPort, annotate the workload with probes.podgate.dev/http: \"<port>:<path>\" (or grpc, tcp, exec, each also as probes.podgate.dev/<mechanism>.%s for this container only), or write the %s",
+			[c.name, field, not_injected_reason(c, t), c.name, field],
+		),
+		"field": workload.field(workload.container_path(i, [field])),
+	}
+}
+
+not_injected_reason(_, t) := sprintf("config probes.inject.%s is off", [t]) if not cfg.inject[t] == true
+
+not_injected_reason(c, t) := handler(c).reason if cfg.inject[t] == true
+
+violation contains v if {
+	some p in probes
+	some mech in ["httpGet", "tcpSocket"]
+	port := p.probe[mech].port
+	is_string(port)
+	not port in port_names(p.container)
+	v := {
+		"rule": "named-port",
+		"msg": sprintf(
+			"%s of container %q uses port %q, which the container does not declare; add a containerPort named %q to the container or use a port number",
+			[p.field, p.container.name, port, port],
+		),
+		"field": workload.field(array.concat(p.path, [mech, "port"])),
+	}
+}
+
+violation contains v if {
+	some p in probes
+	path := p.probe.httpGet.path
+	path != ""
+	not startswith(path, "/")
+	v := {
+		"rule": "http-path",
+		"msg": sprintf("%s of container %q has httpGet path %q, which does not start with \"/\"; write it as %q", [p.field, p.container.name, path, concat("", ["/", path])]),
+		"field": workload.field(array.concat(p.path, ["httpGet", "path"])),
+	}
+}
+
+violation contains v if {
+	some p in probes
+	timeout := object.get(p.probe, "timeoutSeconds", 1)
+	period := object.get(p.probe, "periodSeconds", 10)
+	timeout >= period
+	v := {
+		"rule": "timing",
+		"msg": sprintf(
+			"%s of container %q has timeoutSeconds %d%s, not less than periodSeconds %d%s; set timeoutSeconds below periodSeconds",
+			[p.field, p.container.name, timeout, defaulted(p.probe, "timeoutSeconds"), period, defaulted(p.probe, "periodSeconds")],
+		),
+		"field": workload.field(p.path),
+	}
+}
+
+defaulted(probe, key) := "" if object.get(probe, key, null) != null
+
+defaulted(probe, key) := " (the default)" if object.get(probe, key, null) == null
+
+violation contains v if {
+	some p in probes
+	exec := p.probe.exec
+	empty_command(object.get(exec, "command", null))
+	v := {
+		"rule": "exec-command",
+		"msg": sprintf(
+			"%s of container %q is an exec probe with an empty command; set exec.command, e.g. [\"cat\", \"/tmp/healthy\"], or use another handler",
+			[p.field, p.container.name],
+		),
+		"field": workload.field(array.concat(p.path, ["exec", "command"])),
+	}
+}
+
+empty_command(null)
+
+empty_command([])
+
+empty_command(command) if trim_space(command[0]) == ""
+
+violation contains v if {
+	some e in probed
+	c := e.container
+	normalized(c.livenessProbe) == normalized(c.readinessProbe)
+	not c.livenessProbe.tcpSocket
+	not podgate_pair(c)
+	v := {
+		"rule": "identical",
+		"msg": sprintf(
+			"livenessProbe of container %q is identical to its readinessProbe, so a failing dependency restarts the container instead of only taking it out of the Service; point livenessProbe at a check of the process itself, or give it a higher failureThreshold",
+			[c.name],
+		),
+		"field": workload.field(array.concat(e.path, ["livenessProbe"])),
+	}
+}
+
+# Kubernetes defaults, so that a probe that spells them out equals one that
+# does not.
+probe_defaults := {"initialDelaySeconds": 0, "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+
+normalized(probe) := object.union(probe_defaults, probe) if not probe.httpGet
+
+normalized(probe) := object.union(
+	object.union(probe_defaults, probe),
+	{"httpGet": object.union({"scheme": "HTTP", "path": "/"}, probe.httpGet)},
+) if probe.httpGet
+
+podgate_pair(c) if {
+	c.livenessProbe == injected(c, "liveness")
+	c.readinessProbe == injected(c, "readiness")
+}
+
+violation contains v if {
+	some e in probed
+	c := e.container
+	delay := c.livenessProbe.initialDelaySeconds
+	delay > 60
+	missing_probe(c, "startup")
+	not startup_injected(e)
+	v := {
+		"rule": "slow-start",
+		"msg": sprintf(
+			"livenessProbe of container %q waits initialDelaySeconds %d before its first check and there is no startupProbe, so a container that hangs later is restarted late too; add a startupProbe whose failureThreshold x periodSeconds covers the start time and drop initialDelaySeconds",
+			[c.name, delay],
+		),
+		"field": workload.field(array.concat(e.path, ["livenessProbe", "initialDelaySeconds"])),
+	}
+}
+
+startup_injected(e) if {
+	e.regular
+	will_inject(e.container, "startup")
+}

@@ -1,0 +1,322 @@
+# METADATA
+# title: Stateful volumes
+# description: |
+#   Stateful applications (databases, queues, key-value stores) keep their data
+#   on PersistentVolumeClaims, one per replica; volume mounts name real volumes,
+#   and hostPath volumes stay where the operator allows them.
+# custom:
+#   enforcement: deny
+#   rules:
+#     mount-declared:
+#       enforcement: deny
+#       summary: every volumeMount names a declared volume or, in a StatefulSet, a volumeClaimTemplate
+#     persistent-storage:
+#       enforcement: deny
+#       summary: a stateful workload mounts a PersistentVolumeClaim (a violation carries enforcement warn for a StatefulSet whose only sign of state is its kind)
+#     claim-template:
+#       enforcement: deny
+#       summary: each volumeClaimTemplate has accessModes and resources.requests.storage
+#     host-path:
+#       enforcement: deny
+#       summary: hostPath volumes only in the allowed namespaces and under the allowed path prefixes
+#     shared-claim:
+#       enforcement: warn
+#       summary: a Deployment or ReplicaSet with more than one replica does not share a persistentVolumeClaim
+#     ordered-start:
+#       enforcement: warn
+#       summary: a StatefulSet of a stateful image starts its pods in order (podManagementPolicy OrderedReady)
+package podgate.policies.stateful_volumes
+
+# Decisions where the spec (policies.md) is silent:
+#
+# - Stateful images are matched on regular containers only. Init containers
+#   run to completion and keep no data, and one using a database image as a
+#   client (pg_isready, mysqladmin ping) is common.
+# - The image match is a plain prefix of the repository name, as the spec
+#   says, so bitnami/postgresql and mongodb match; it also matches helpers
+#   such as mongo-express or redis_exporter run on their own (opt them out
+#   with podgate.dev/stateful: "false" where config allowOptOut is on).
+# - The label podgate.dev/stateful: "false" (where allowed) opts the workload
+#   out entirely, StatefulSet or not; "true" makes it stateful with deny.
+# - persistent-storage and ordered-start look at workload.long_running
+#   objects only: a Job, CronJob or run-to-completion Pod using a database
+#   image is a client (a backup with pg_dump, a migration), not a server.
+# - persistent-storage: only a mount, in a regular container, of a
+#   persistentVolumeClaim volume or a volumeClaimTemplate counts. Inline
+#   network volumes (nfs, iscsi, ...) do not: the spec asks for a
+#   PersistentVolumeClaim. The violation carries "enforcement": "warn" when
+#   the only reason the workload is stateful is that it is a StatefulSet;
+#   the webhook applies it as that violation's default enforcement.
+# - mount-declared checks regular and init containers.
+# - host-path: outside hostPathAllowedNamespaces any hostPath is denied;
+#   inside them its path must lie under an entry of hostPathAllowedPrefixes,
+#   compared segment by segment ("/var/log" allows "/var/log" and
+#   "/var/log/pods" but not "/var/logs"). A path with a ".." segment lies
+#   under no prefix but "/".
+# - shared-claim counts every persistentVolumeClaim volume of the pod spec,
+#   mounted or not (the kubelet attaches it either way), and cannot tell a
+#   ReadWriteMany claim from a ReadWriteOnce one, hence only a warning.
+
+import data.podgate.lib.workload
+
+cfg := data.podgate.config.policies["stateful-volumes"]
+
+stateful_label := "podgate.dev/stateful"
+
+volumes := object.get(workload.pod_spec, "volumes", [])
+
+volume_named := {v.name: v | some v in volumes}
+
+claim_templates := {t.metadata.name |
+	workload.kind == "StatefulSet"
+	some t in object.get(workload.obj, ["spec", "volumeClaimTemplates"], [])
+}
+
+# mounts: every volumeMount of the regular and init containers.
+mounts contains {"path": workload.container_path(i, ["volumeMounts", j]), "container": c, "mount": m, "regular": true} if {
+	some i, c in workload.containers
+	some j, m in object.get(c, "volumeMounts", [])
+}
+
+mounts contains {"path": workload.spec_field_path(["initContainers", i, "volumeMounts", j]), "container": c, "mount": m, "regular": false} if {
+	some i, c in object.get(workload.pod_spec, "initContainers", [])
+	some j, m in object.get(c, "volumeMounts", [])
+}
+
+# --- which workloads are stateful --------------------------------------------
+
+# stateful_image_containers: the regular containers that run a stateful image.
+stateful_image_containers := [c |
+	some c in workload.containers
+	some prefix in cfg.statefulImages
+	startswith(workload.image_repository(c.image), prefix)
+]
+
+opted_out if {
+	cfg.allowOptOut == true
+	workload.labels[stateful_label] == "false"
+}
+
+labelled_stateful if workload.labels[stateful_label] == "true"
+
+stateful_image if {
+	count(stateful_image_containers) > 0
+	not opted_out
+}
+
+stateful if {
+	workload.kind == "StatefulSet"
+	not opted_out
+}
+
+stateful if stateful_image
+
+stateful if labelled_stateful
+
+# A StatefulSet whose only sign of state is its kind may use it just for
+# stable names: warn, not deny.
+only_kind_says_stateful if {
+	not stateful_image
+	not labelled_stateful
+}
+
+why_stateful := sprintf("container %q runs %s, a stateful image", [c.name, c.image]) if {
+	stateful_image
+	c := stateful_image_containers[0]
+} else := sprintf("it is labelled %s: \"true\"", [stateful_label]) if {
+	labelled_stateful
+} else := "it is a StatefulSet"
+
+# --- persistent-storage --------------------------------------------------------
+
+persistent(name) if name in claim_templates
+
+persistent(name) if volume_named[name].persistentVolumeClaim
+
+mounts_claim if {
+	some m in mounts
+	m.regular
+	persistent(m.mount.name)
+}
+
+# lost: how each mounted emptyDir, ephemeral or hostPath volume loses data.
+lost contains sprintf("%s volume %q at %s %s", [type, m.mount.name, m.mount.mountPath, fate[type]]) if {
+	some m in mounts
+	m.regular
+	some type, _ in volume_named[m.mount.name]
+	fate[type]
+}
+
+fate := {
+	"emptyDir": "is deleted with the pod",
+	"ephemeral": "is deleted with the pod",
+	"hostPath": "stays behind on one node when the pod moves",
+}
+
+where_data_goes := concat(", ", sort(lost)) if {
+	count(lost) > 0
+} else := "whatever it writes outside volumes goes when its container restarts"
+
+persistent_storage_fix := "add a volumeClaimTemplate and mount it at the data directory, or ignore this warning if the StatefulSet is used only for stable network names" if {
+	only_kind_says_stateful
+} else := "add a volumeClaimTemplate and mount it at the data directory" if {
+	workload.kind == "StatefulSet"
+} else := "mount a persistentVolumeClaim volume at the data directory, or run it as a StatefulSet with a volumeClaimTemplate"
+
+persistent_storage_field := workload.field(["spec", "volumeClaimTemplates"]) if {
+	workload.kind == "StatefulSet"
+} else := workload.field(workload.spec_field_path(["volumes", i])) if {
+	lost_names := {m.mount.name | some m in mounts; m.regular; some type, _ in volume_named[m.mount.name]; fate[type]}
+	i := min({j | some j, v in volumes; v.name in lost_names})
+} else := workload.field(workload.spec_field_path(["volumes"]))
+
+violation contains object.union(v, extra) if {
+	workload.long_running
+	stateful
+	not mounts_claim
+	v := {
+		"rule": "persistent-storage",
+		"msg": sprintf("the workload is stateful (%s) but mounts no PersistentVolumeClaim, so its data is lost: %s; %s", [why_stateful, where_data_goes, persistent_storage_fix]),
+		"field": persistent_storage_field,
+	}
+	extra := persistent_storage_enforcement
+}
+
+persistent_storage_enforcement := {"enforcement": "warn"} if {
+	only_kind_says_stateful
+} else := {}
+
+# --- mount-declared ----------------------------------------------------------
+
+violation contains v if {
+	some m in mounts
+	name := m.mount.name
+	not volume_named[name]
+	not name in claim_templates
+	v := {
+		"rule": "mount-declared",
+		"msg": sprintf("container %q mounts volume %q at %s, but %s declares no such %s; %s", [
+			m.container.name, name, object.get(m.mount, "mountPath", ""),
+			declared_in, declared_what, declare_fix(name),
+		]),
+		"field": workload.field(array.concat(m.path, ["name"])),
+	}
+}
+
+declared_in := "the StatefulSet" if workload.kind == "StatefulSet"
+
+else := "the pod spec"
+
+declared_what := "volume or volumeClaimTemplate" if workload.kind == "StatefulSet"
+
+else := "volume"
+
+declare_fix(name) := sprintf("add a volume or a volumeClaimTemplate named %q, or correct the mount's name", [name]) if {
+	workload.kind == "StatefulSet"
+} else := sprintf("add a volume named %q to the pod spec, or correct the mount's name", [name])
+
+# --- claim-template -----------------------------------------------------------
+
+violation contains v if {
+	workload.kind == "StatefulSet"
+	some i, t in object.get(workload.obj, ["spec", "volumeClaimTemplates"], [])
+	missing := [what |
+		some what, present in {
+			"accessModes": count(object.get(t, ["spec", "accessModes"], [])) > 0,
+			"resources.requests.storage": object.get(t, ["spec", "resources", "requests", "storage"], null) != null,
+		}
+		present == false
+	]
+	count(missing) > 0
+	v := {
+		"rule": "claim-template",
+		"msg": sprintf(
+			"volumeClaimTemplate %q has no %s; set spec.accessModes (e.g. [ReadWriteOnce]) and spec.resources.requests.storage (e.g. 10Gi)",
+			[object.get(t, ["metadata", "name"], ""), concat(" and no ", missing)],
+		),
+		"field": workload.field(["spec", "volumeClaimTemplates", i, "spec"]),
+	}
+}
+
+# --- host-path ----------------------------------------------------------------
+
+violation contains v if {
+	some i, vol in volumes
+	vol.hostPath
+	not workload.namespace in cfg.hostPathAllowedNamespaces
+	v := {
+		"rule": "host-path",
+		"msg": sprintf(
+			"hostPath volume %q (%s) is not allowed in namespace %q, it ties the pod's data to one node and exposes the node's files; use a persistentVolumeClaim (or emptyDir for scratch space), or run it in an allowed namespace (%s)",
+			[vol.name, vol.hostPath.path, workload.namespace, concat(", ", cfg.hostPathAllowedNamespaces)],
+		),
+		"field": workload.field(workload.spec_field_path(["volumes", i, "hostPath"])),
+	}
+}
+
+violation contains v if {
+	some i, vol in volumes
+	vol.hostPath
+	workload.namespace in cfg.hostPathAllowedNamespaces
+	not allowed_host_path(vol.hostPath.path)
+	v := {
+		"rule": "host-path",
+		"msg": sprintf(
+			"hostPath volume %q uses %s, which is not under an allowed prefix (%s); mount a directory under one of them, or use a persistentVolumeClaim",
+			[vol.name, vol.hostPath.path, concat(", ", cfg.hostPathAllowedPrefixes)],
+		),
+		"field": workload.field(workload.spec_field_path(["volumes", i, "hostPath", "path"])),
+	}
+}
+
+allowed_host_path(path) if {
+	some prefix in cfg.hostPathAllowedPrefixes
+	under(path, prefix)
+}
+
+# under(path, prefix): path is prefix or inside it, segment by segment.
+under(_, prefix) if count(segments(prefix)) == 0
+
+under(path, prefix) if {
+	want := segments(prefix)
+	count(want) > 0
+	have := segments(path)
+	not ".." in have
+	count(have) >= count(want)
+	array.slice(have, 0, count(want)) == want
+}
+
+segments(path) := [s | some s in split(path, "/"); s != ""; s != "."]
+
+# --- shared-claim ---------------------------------------------------------------
+
+violation contains v if {
+	workload.kind in {"Deployment", "ReplicaSet"}
+	workload.replicas > 1
+	some i, vol in volumes
+	claim := vol.persistentVolumeClaim.claimName
+	v := {
+		"rule": "shared-claim",
+		"msg": sprintf(
+			"all %d replicas share persistentVolumeClaim %q (volume %q); a ReadWriteOnce claim cannot be mounted by pods on other nodes, so they hang in ContainerCreating; run a StatefulSet with a volumeClaimTemplate to give each replica its own claim, or use a ReadWriteMany claim",
+			[workload.replicas, claim, vol.name],
+		),
+		"field": workload.field(workload.spec_field_path(["volumes", i, "persistentVolumeClaim"])),
+	}
+}
+
+# --- ordered-start ----------------------------------------------------------------
+
+violation contains v if {
+	workload.kind == "StatefulSet"
+	stateful_image
+	workload.obj.spec.podManagementPolicy == "Parallel"
+	v := {
+		"rule": "ordered-start",
+		"msg": sprintf(
+			"podManagementPolicy Parallel starts and stops all pods at once, but %s, and its replicas (a primary and its followers, a quorum) expect pod 0 to be up before the others start; remove podManagementPolicy to get the default OrderedReady",
+			[why_stateful],
+		),
+		"field": workload.field(["spec", "podManagementPolicy"]),
+	}
+}

@@ -1,0 +1,56 @@
+# Podgate's build, test and demo targets. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+OPA := $(GO) tool opa
+TESTBIN := test/tools/build.sh
+# The real-cluster tests start kube-apiserver and etcd and run kubectl: give
+# them room on a 2-core machine.
+GO_TEST_FLAGS ?= -timeout 30m
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the webhook and the certs command into bin/.
+	$(GO) build -trimpath -o bin/webhook ./cmd/webhook
+	$(GO) build -trimpath -o bin/certs ./cmd/certs
+
+.PHONY: testbin
+testbin: ## Build kube-apiserver, kubectl and etcd from pinned modules (cached in bin/).
+	$(TESTBIN)
+
+.PHONY: test
+test: testbin ## Every test: Go unit tests, opa test of every policy, real API server tests.
+	$(OPA) test policies/ -v | tail -n 3
+	$(GO) test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-short
+test-short: ## Unit tests only (no API server).
+	$(OPA) test policies/
+	$(GO) test -short ./...
+
+.PHONY: demo
+demo: testbin ## Start a local control plane with podgate and apply each example (KEEP=1 leaves it running).
+	$(GO) run ./test/demo
+
+.PHONY: lint
+lint: ## gofmt, go vet, opa fmt and opa check --strict.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(OPA) fmt --fail --list policies/ || { echo "opa fmt needed (run: $(OPA) fmt -w policies/)"; exit 1; }
+	$(OPA) check --strict policies/
+
+.PHONY: fmt
+fmt: ## Format Go and Rego sources.
+	gofmt -w $$(git ls-files '*.go')
+	$(OPA) fmt -w policies/
+
+.PHONY: verify
+verify: lint ## lint, and fail if go.mod/go.sum are not tidy.
+	$(GO) mod tidy -diff
+	cd test/tools/kube && $(GO) mod tidy -diff
+	cd test/tools/etcd && $(GO) mod tidy -diff

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/podgate/podgate/internal/testenv"
+	"github.com/podgate/podgate/validate"
+)
+
+func parse(t *testing.T, args ...string) (Options, error) {
+	t.Helper()
+	var got Options
+	err := newCommand(func(_ context.Context, o Options) error { got = o; return nil }).Execute(context.Background(), args)
+	return got, err
+}
+
+func TestFlagsOverrideDefaults(t *testing.T) {
+	o, err := parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Port != DefaultPort || o.CertDir != DefaultCertDir || o.EvalTimeout != DefaultEvalTimeout || o.EnableHTTP2 {
+		t.Fatalf("defaults: %+v", o)
+	}
+	o, err = parse(t, "--port", "8443", "--cert-dir", "/certs", "--policy-dir", "/p", "--config", "/c.yaml",
+		"--eval-timeout", "1s", "--metrics-bind-address", "127.0.0.1:9", "--health-probe-bind-address", ":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Options{Port: 8443, CertDir: "/certs", PolicyDir: "/p", ConfigFile: "/c.yaml", EvalTimeout: time.Second,
+		MetricsAddr: "127.0.0.1:9", ProbeAddr: ":7"}
+	o.Zap = want.Zap
+	if !reflect.DeepEqual(o, want) {
+		t.Fatalf("got %+v, want %+v", o, want)
+	}
+}
+
+func TestBadFlagsAreAllReported(t *testing.T) {
+	_, err := parse(t, "--port", "0", "--eval-timeout", "-1s", "--cert-dir", "")
+	for _, want := range []string{"--port 0", "--eval-timeout -1s", "--cert-dir"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+	if _, err := parse(t, "extra"); err == nil {
+		t.Error("stray arguments must be rejected")
+	}
+}
+
+const review = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",
+"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+"namespace":"default","operation":"CREATE","userInfo":{"username":"u"},
+"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:1.27",
+"ports":[{"containerPort":80}],"readinessProbe":{"tcpSocket":{"port":80}},"livenessProbe":{"tcpSocket":{"port":80}}}]}}}}`
+
+func TestHTTPAnswers(t *testing.T) {
+	h := withHTTPStatus(&webhook.Admission{
+		Handler:      &validate.Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()},
+		RecoverPanic: ptr.To(true),
+	})
+	for name, tc := range map[string]struct {
+		body        string
+		contentType string
+		status      int
+		allowed     bool
+		reason      string
+	}{
+		"a good review is answered 200 and allowed":      {review, "application/json", 200, true, ""},
+		"an empty body gets 400":                         {"", "application/json", 400, false, "request body is empty"},
+		"a body that is not JSON gets 400":               {"{not json", "application/json", 400, false, "couldn't get version/kind"},
+		"JSON of the wrong type gets 400":                {`[1,2]`, "application/json", 400, false, ""},
+		"a review without request gets 400":              {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "application/json", 400, false, "no uid"},
+		"a wrong content type gets 400":                  {review, "text/plain", 400, false, "contentType=text/plain"},
+		"a 10 MiB body gets 413":                         {`{"x":"` + strings.Repeat("a", 10<<20) + `"}`, "application/json", 413, false, "too large"},
+		"a review without object gets 400 with a reason": {strings.Replace(review, `"object"`, `"unused"`, 1), "application/json", 400, false, "has no object"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewBufferString(tc.body))
+			if tc.body == "" {
+				req = httptest.NewRequest(http.MethodPost, "/validate", http.NoBody)
+			}
+			req.Header.Set("Content-Type", tc.contentType)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var out struct {
+				Response struct {
+					Allowed bool `json:"allowed"`
+					Status  struct {
+						Message string `json:"message"`
+					} `json:"status"`
+				} `json:"response"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+				t.Fatalf("answer is not an AdmissionReview: %v: %s", err, rec.Body.String())
+			}
+			if rec.Code != tc.status || out.Response.Allowed != tc.allowed || !strings.Contains(out.Response.Status.Message, tc.reason) {
+				t.Fatalf("got %d allowed=%v %q, want %d allowed=%v with %q", rec.Code, out.Response.Allowed, out.Response.Status.Message, tc.status, tc.allowed, tc.reason)
+			}
+		})
+	}
+}

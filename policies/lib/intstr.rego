@@ -15,11 +15,18 @@ scaled(value, total, true) := ceil((percent(value) * total) / 100)
 
 scaled(value, total, false) := floor((percent(value) * total) / 100)
 
-percent(value) := to_number(trim_suffix(value, "%")) if {
+# Leading zeros are stripped first: Kubernetes accepts "05%", to_number
+# does not.
+percent(value) := to_number(digits) if {
 	is_string(value)
-	endswith(value, "%")
 	regex.match(`^[0-9]+%$`, value)
+	stripped := trim_left(trim_suffix(value, "%"), "0")
+	digits := _zero_if_empty(stripped)
 }
+
+_zero_if_empty("") := "0"
+
+_zero_if_empty(s) := s if s != ""
 
 # fenceposts(max_surge, max_unavailable, desired): the surge and unavailable
 # pod counts of a rolling update. maxSurge rounds up, maxUnavailable rounds

@@ -1,0 +1,286 @@
+# Node matching as the scheduler does it: which nodes of the inventory would
+# run a pod spec, and why the others would not. Pure functions of (spec,
+# tolerations, node) so the rollout policy can count the nodes a DaemonSet
+# runs on with exactly the same semantics (both import this package).
+#
+# Sources mirrored here:
+# - k8s.io/api core/v1 Toleration.ToleratesTaint (toleration matching);
+# - scheduler filter plugins, in their default order: NodeUnschedulable,
+#   NodeName, TaintToleration (NoSchedule and NoExecute only), NodeAffinity
+#   (nodeSelector, then required nodeAffinity). The first failing filter is
+#   the node's one reason, as in the scheduler's FitError;
+# - the API server's DefaultTolerationSeconds admission plugin and the
+#   DaemonSet controller's AddOrUpdateDaemonPodTolerations (tolerations pods
+#   get that their template does not show);
+# - the kubelet's admission of a pod whose nodeName is already set.
+# METADATA
+# title: Scheduling library
+# description: |
+#   Node matching as kube-scheduler does it, shared by the tolerations policy
+#   (schedulable, unused) and the rollout policy (the nodes a DaemonSet runs on).
+package podgate.lib.scheduling
+
+# Taints that Kubernetes itself puts on nodes.
+taint_not_ready := "node.kubernetes.io/not-ready"
+
+taint_unreachable := "node.kubernetes.io/unreachable"
+
+taint_unschedulable := "node.kubernetes.io/unschedulable"
+
+# The API server's DefaultTolerationSeconds plugin gives every Pod these two
+# (with tolerationSeconds 300) unless it already tolerates them. They are
+# NoExecute only: a node that is not ready also carries not-ready:NoSchedule,
+# which still keeps new pods off it, exactly as in the scheduler.
+api_server_tolerations := [
+	{"key": taint_not_ready, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+	{"key": taint_unreachable, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+]
+
+# The DaemonSet controller adds these to every pod it creates
+# (pkg/controller/daemon/util AddOrUpdateDaemonPodTolerations).
+daemonset_tolerations := [
+	{"key": taint_not_ready, "operator": "Exists", "effect": "NoExecute"},
+	{"key": taint_unreachable, "operator": "Exists", "effect": "NoExecute"},
+	{"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+	{"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+	{"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+	{"key": taint_unschedulable, "operator": "Exists", "effect": "NoSchedule"},
+]
+
+# network-unavailable is added only to hostNetwork DaemonSets, as Kubernetes
+# does: a pod on the pod network cannot work on a node without one, so
+# letting it land there would only hide the problem.
+daemonset_host_network_tolerations := [{"key": "node.kubernetes.io/network-unavailable", "operator": "Exists", "effect": "NoSchedule"}]
+
+# tolerates(toleration, taint): core/v1 Toleration.ToleratesTaint. An empty
+# effect matches every effect, an empty key matches every key, operator
+# Exists matches any value, Equal (or no operator) needs the same value; any
+# other operator matches nothing.
+tolerates(toleration, taint) if {
+	effect_matches(object.get(toleration, "effect", ""), object.get(taint, "effect", ""))
+	key_matches(object.get(toleration, "key", ""), object.get(taint, "key", ""))
+	value_matches(object.get(toleration, "operator", ""), object.get(toleration, "value", ""), object.get(taint, "value", ""))
+}
+
+effect_matches("", _)
+
+effect_matches(effect, effect) if effect != ""
+
+key_matches("", _)
+
+key_matches(key, key) if key != ""
+
+value_matches("Exists", _, _)
+
+value_matches(operator, value, value) if operator in {"", "Equal"}
+
+# tolerated(tolerations, taint): some toleration of the list tolerates taint.
+tolerated(tolerations, taint) if {
+	some toleration in tolerations
+	tolerates(toleration, taint)
+}
+
+# spec_tolerations(spec): the tolerations written in a pod spec (an absent
+# or null list is empty).
+spec_tolerations(spec) := ts if {
+	ts := object.get(spec, "tolerations", [])
+	is_array(ts)
+} else := []
+
+# effective_tolerations(kind, spec): what the pods will actually carry once
+# admitted (and, for DaemonSets, created by the controller).
+effective_tolerations(kind, spec) := array.concat(
+	array.concat(spec_tolerations(spec), api_server_tolerations),
+	controller_tolerations(kind, spec),
+)
+
+controller_tolerations("DaemonSet", spec) := array.concat(daemonset_tolerations, daemonset_host_network_tolerations) if {
+	object.get(spec, "hostNetwork", false) == true
+} else := daemonset_tolerations
+
+controller_tolerations(kind, _) := [] if kind != "DaemonSet"
+
+# bound(spec): the pod names its node. The scheduler is bypassed and the
+# kubelet admits the pod: it checks nodeSelector and node affinity and
+# rejects untolerated NoExecute taints, but NoSchedule taints and cordoning
+# do not apply (they only steer the scheduler).
+bound(spec) if object.get(spec, "nodeName", "") != ""
+
+blocking_effects(spec) := {"NoExecute"} if bound(spec)
+
+blocking_effects(spec) := {"NoSchedule", "NoExecute"} if not bound(spec)
+
+# candidates(spec, nodes): the nodes a pod may go to: the named one when
+# nodeName is set (empty when the inventory does not have it), else all.
+candidates(spec, nodes) := {spec.nodeName: nodes[spec.nodeName]} if {
+	bound(spec)
+	nodes[spec.nodeName]
+} else := {} if {
+	bound(spec)
+} else := nodes
+
+node_taints(node) := ts if {
+	ts := object.get(node, "taints", [])
+	is_array(ts)
+} else := []
+
+node_labels(node) := ls if {
+	ls := object.get(node, "labels", {})
+	is_object(ls)
+} else := {}
+
+# rejection(spec, tolerations, name, node): why the node would not run the
+# pod, from the first filter that fails; undefined when it would run it.
+rejection(spec, tolerations, name, node) := {"reason": "cordoned"} if {
+	# NodeUnschedulable: a cordoned node takes only pods that tolerate
+	# node.kubernetes.io/unschedulable:NoSchedule (DaemonSet pods do).
+	not bound(spec)
+	object.get(node, "unschedulable", false) == true
+	not tolerated(tolerations, {"key": taint_unschedulable, "effect": "NoSchedule"})
+} else := {"reason": "taint", "taint": taint_text(taint)} if {
+	taint := first_untolerated(spec, tolerations, node)
+} else := {"reason": "nodeSelector"} if {
+	not selector_matches(object.get(spec, "nodeSelector", {}), node_labels(node))
+} else := {"reason": "affinity"} if {
+	not affinity_matches(spec, name, node_labels(node))
+}
+
+# first_untolerated: the first blocking taint of the node (in the node's
+# order, as the scheduler reports it) that no toleration tolerates.
+# PreferNoSchedule never blocks.
+first_untolerated(spec, tolerations, node) := blocked[0] if {
+	effects := blocking_effects(spec)
+	blocked := [taint |
+		some taint in node_taints(node)
+		object.get(taint, "effect", "") in effects
+		not tolerated(tolerations, taint)
+	]
+	count(blocked) > 0
+}
+
+# taint_text(taint): key=value:Effect, or key:Effect when it has no value
+# (the form of kubectl describe node).
+taint_text(taint) := sprintf("%s=%s:%s", [taint.key, taint.value, object.get(taint, "effect", "")]) if {
+	object.get(taint, "value", "") != ""
+} else := sprintf("%s:%s", [object.get(taint, "key", ""), object.get(taint, "effect", "")])
+
+# selector_matches(selector, labels): every nodeSelector entry is a label of
+# the node with the same value.
+selector_matches(selector, _) if not is_object(selector)
+
+selector_matches(selector, labels) if {
+	is_object(selector)
+	every key, value in selector {
+		labels[key] == value
+	}
+}
+
+# required_terms(spec): the required nodeAffinity terms, undefined when the
+# pod has none.
+required_terms(spec) := terms if {
+	terms := spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
+	is_array(terms)
+}
+
+# affinity_matches: terms are ORed; within a term, matchExpressions and
+# matchFields are ANDed; a term with neither matches no node.
+affinity_matches(spec, _, _) if not required_terms(spec)
+
+affinity_matches(spec, name, labels) if {
+	some term in required_terms(spec)
+	term_matches(term, name, labels)
+}
+
+term_matches(term, name, labels) if {
+	expressions := list(object.get(term, "matchExpressions", []))
+	fields := list(object.get(term, "matchFields", []))
+	count(expressions) + count(fields) > 0
+	every e in expressions {
+		expression_matches(e, labels)
+	}
+	every f in fields {
+		field_matches(f, name)
+	}
+}
+
+list(x) := x if is_array(x)
+
+list(x) := [] if not is_array(x)
+
+# expression_matches: labels.Requirement semantics. NotIn matches a node
+# without the label; Gt and Lt need the label and a single value, both
+# parsed as integers (a value that does not parse matches nothing).
+expression_matches(e, labels) if {
+	e.operator == "In"
+	labels[e.key] in list(object.get(e, "values", []))
+}
+
+expression_matches(e, labels) if {
+	e.operator == "NotIn"
+	not labels[e.key]
+}
+
+expression_matches(e, labels) if {
+	e.operator == "NotIn"
+	not labels[e.key] in list(object.get(e, "values", []))
+}
+
+expression_matches(e, labels) if {
+	e.operator == "Exists"
+	labels[e.key]
+}
+
+expression_matches(e, labels) if {
+	e.operator == "DoesNotExist"
+	not labels[e.key]
+}
+
+expression_matches(e, labels) if {
+	e.operator == "Gt"
+	[bound_value] := e.values
+	integer(labels[e.key]) > integer(bound_value)
+}
+
+expression_matches(e, labels) if {
+	e.operator == "Lt"
+	[bound_value] := e.values
+	integer(labels[e.key]) < integer(bound_value)
+}
+
+# field_matches: matchFields supports only metadata.name, with In or NotIn.
+field_matches(f, name) if {
+	f.key == "metadata.name"
+	f.operator == "In"
+	name in list(object.get(f, "values", []))
+}
+
+field_matches(f, name) if {
+	f.key == "metadata.name"
+	f.operator == "NotIn"
+	not name in list(object.get(f, "values", []))
+}
+
+# integer(s): strconv.ParseInt(s, 10, 64) for the values Gt and Lt compare.
+# Leading zeros and a sign are stripped by hand: to_number rejects "007"
+# and "+5" with an evaluation error instead of parsing them.
+integer(s) := sign(s) * magnitude(digits) if {
+	is_string(s)
+	regex.match(`^[+-]?[0-9]+$`, s)
+	digits := trim_left(trim_left(s, "+-"), "0")
+}
+
+sign(s) := -1 if startswith(s, "-")
+
+sign(s) := 1 if not startswith(s, "-")
+
+magnitude("") := 0
+
+magnitude(digits) := to_number(digits) if digits != ""
+
+# accepting_nodes(kind, spec, nodes): names of the inventory nodes that
+# would run the pods of a workload of this kind.
+accepting_nodes(kind, spec, nodes) := {name |
+	tolerations := effective_tolerations(kind, spec)
+	some name, node in candidates(spec, nodes)
+	not rejection(spec, tolerations, name, node)
+}

@@ -1,0 +1,251 @@
+# METADATA
+# title: Tolerations
+# description: |
+#   Which pods may tolerate the control-plane taint or every taint, whether
+#   any node of the cluster would actually run the pods, and tolerations that
+#   match no taint at all (a typo?). Toleration matching follows the
+#   scheduler exactly (see policies/lib/scheduling.rego).
+# custom:
+#   enforcement: deny
+#   rules:
+#     control-plane:
+#       enforcement: deny
+#       summary: only allowedNamespaces tolerate the control-plane taint
+#     wildcard:
+#       enforcement: deny
+#       summary: only allowedNamespaces tolerate every taint (empty key, operator Exists)
+#     schedulable:
+#       enforcement: warn
+#       summary: at least one node of the inventory would run the pods
+#     unused:
+#       enforcement: warn
+#       summary: every toleration matches a taint of some node
+package podgate.policies.tolerations
+
+# Decisions where the spec is silent:
+# - control-plane: a toleration is reported when its key is one of
+#   controlPlaneTaintKeys, whatever its operator, value and effect: it shows
+#   the intent to run on control-plane nodes (distributions differ in the
+#   value and effect of that taint).
+# - wildcard: a toleration with empty key and operator Exists also tolerates
+#   the control-plane taint; it is reported once, as wildcard, since removing
+#   the wildcard is the fix (the control-plane rule needs a key).
+# - schedulable and unused decide nothing on an empty or absent inventory.
+#   With nodeName set the scheduler is bypassed, so only that node is a
+#   candidate and only what the kubelet enforces is checked: nodeSelector,
+#   required node affinity and NoExecute taints (NoSchedule taints and
+#   cordoning do not stop a pod bound by nodeName). A nodeName the inventory
+#   does not know is reported (PodGC deletes pods bound to missing nodes).
+# - unused ignores tolerations of taints Kubernetes sets on nodes for a
+#   while (not-ready, unreachable, the pressure and network-unavailable
+#   conditions, unschedulable, out-of-service, cloud provider
+#   uninitialized/shutdown): they are tolerated on purpose even when no node
+#   has them right now. It also ignores wildcard and control-plane
+#   tolerations, which are deliberate (and reported by their own rules
+#   outside allowedNamespaces).
+
+import data.podgate.lib.scheduling
+import data.podgate.lib.workload
+
+config := data.podgate.config.policies.tolerations
+
+# The node inventory; absent when the webhook has none (decides nothing).
+# Not object.get(data.podgate, ...): that reads data.podgate.policies too,
+# this package included, which the compiler rejects as recursion.
+inventory := nodes if {
+	nodes := data.podgate.inventory.nodes
+	is_object(nodes)
+} else := {}
+
+spec := workload.pod_spec
+
+# Taint keys Kubernetes puts on nodes by itself for a while.
+transient_taint_keys := {
+	scheduling.taint_not_ready,
+	scheduling.taint_unreachable,
+	scheduling.taint_unschedulable,
+	"node.kubernetes.io/memory-pressure",
+	"node.kubernetes.io/disk-pressure",
+	"node.kubernetes.io/pid-pressure",
+	"node.kubernetes.io/network-unavailable",
+	"node.kubernetes.io/out-of-service",
+	"node.cloudprovider.kubernetes.io/uninitialized",
+	"node.cloudprovider.kubernetes.io/shutdown",
+}
+
+allowed_namespace if workload.namespace in config.allowedNamespaces
+
+allowed_text := concat(", ", sort(config.allowedNamespaces))
+
+wildcard(toleration) if {
+	object.get(toleration, "key", "") == ""
+	object.get(toleration, "operator", "") == "Exists"
+}
+
+control_plane(toleration) if object.get(toleration, "key", "") in config.controlPlaneTaintKeys
+
+toleration_field(i) := workload.field(workload.spec_field_path(["tolerations", i]))
+
+# toleration_text: a toleration as kubectl describe pod prints it,
+# e.g. "dedicated=gpu:NoSchedule" or "node-role.kubernetes.io/control-plane:NoSchedule op=Exists".
+toleration_text(t) := trim_space(concat("", [
+	object.get(t, "key", ""),
+	prefixed("=", object.get(t, "value", "")),
+	prefixed(":", object.get(t, "effect", "")),
+	prefixed(" op=", exists_operator(t)),
+]))
+
+prefixed(_, "") := ""
+
+prefixed(prefix, s) := concat("", [prefix, s]) if s != ""
+
+exists_operator(t) := "Exists" if object.get(t, "operator", "") == "Exists"
+
+exists_operator(t) := "" if object.get(t, "operator", "") != "Exists"
+
+violation contains v if {
+	not allowed_namespace
+	some i, t in scheduling.spec_tolerations(spec)
+	control_plane(t)
+	v := {
+		"rule": "control-plane",
+		"msg": sprintf(
+			"toleration %q lets the pods run on control-plane nodes, which only namespaces %s may do; remove the toleration, or run the workload in one of those namespaces",
+			[toleration_text(t), allowed_text],
+		),
+		"field": toleration_field(i),
+	}
+}
+
+violation contains v if {
+	not allowed_namespace
+	some i, t in scheduling.spec_tolerations(spec)
+	wildcard(t)
+	v := {
+		"rule": "wildcard",
+		"msg": sprintf(
+			"toleration %q has no key, so it tolerates every %s and lets the pods onto control-plane, dedicated and failing nodes, which only namespaces %s may do; give it the key of the taint it is meant for",
+			[toleration_text(t), wildcard_scope(t), allowed_text],
+		),
+		"field": toleration_field(i),
+	}
+}
+
+wildcard_scope(t) := sprintf("%s taint", [t.effect]) if object.get(t, "effect", "") != ""
+
+wildcard_scope(t) := "taint" if object.get(t, "effect", "") == ""
+
+violation contains v if {
+	count(inventory) > 0
+	some i, t in scheduling.spec_tolerations(spec)
+	not wildcard(t)
+	not control_plane(t)
+	not object.get(t, "key", "") in transient_taint_keys
+	not matches_some_node(t)
+	v := {
+		"rule": "unused",
+		"msg": sprintf(
+			"toleration %q matches no taint on any of the %d nodes (a typo?); compare it with the taints of `kubectl describe nodes | grep -i taints`, or remove it",
+			[toleration_text(t), count(inventory)],
+		),
+		"field": toleration_field(i),
+	}
+}
+
+matches_some_node(toleration) if {
+	some node in inventory
+	some taint in scheduling.node_taints(node)
+	scheduling.tolerates(toleration, taint)
+}
+
+violation contains v if {
+	count(inventory) > 0
+	scheduling.bound(spec)
+	not inventory[spec.nodeName]
+	v := {
+		"rule": "schedulable",
+		"msg": sprintf(
+			"nodeName %q is none of the %d nodes of the cluster, so the pod can never run; set nodeName to an existing node, or remove it and let the scheduler choose",
+			[spec.nodeName, count(inventory)],
+		),
+		"field": workload.field(workload.spec_field_path(["nodeName"])),
+	}
+}
+
+violation contains v if {
+	count(inventory) > 0
+	nodes := scheduling.candidates(spec, inventory)
+	count(nodes) > 0
+	tolerations := scheduling.effective_tolerations(workload.kind, spec)
+	rejections := {name: r | some name, node in nodes; r := scheduling.rejection(spec, tolerations, name, node)}
+	count(rejections) == count(nodes)
+	groups := reason_groups(rejections)
+	v := {
+		"rule": "schedulable",
+		"msg": sprintf("0/%d nodes can run %s: %s; %s", [
+			count(nodes), subject,
+			concat(", ", [g.text | some g in groups]),
+			fix_text({g.reason | some g in groups}),
+		]),
+		"field": workload.field(workload.spec_field_path(schedulable_field({g.reason | some g in groups}))),
+	}
+}
+
+subject := "this pod" if workload.kind == "Pod"
+
+subject := "its pods" if workload.kind != "Pod"
+
+# reason_groups(rejections): identical reasons grouped with their node
+# count, most frequent first, then in the order of the first node (by
+# name) that gives the reason, so the message follows kubectl get nodes.
+reason_groups(rejections) := [{"reason": p[3].reason, "text": p[2]} | some p in sorted] if {
+	sorted := sort([[0 - n, first, reason_text(r, n), r] |
+		some r in {r | some r in rejections}
+		names := [name | some name, x in rejections; x == r]
+		n := count(names)
+		first := min(names)
+	])
+}
+
+reason_text(r, n) := sprintf("%d %s cordoned", [n, plural(n, "is", "are")]) if r.reason == "cordoned"
+
+reason_text(r, n) := sprintf("%d %s untolerated taint %s", [n, plural(n, "has", "have"), r.taint]) if r.reason == "taint"
+
+reason_text(r, n) := sprintf("%d %s not match the nodeSelector", [n, plural(n, "does", "do")]) if r.reason == "nodeSelector"
+
+reason_text(r, n) := sprintf("%d %s not match the required node affinity", [n, plural(n, "does", "do")]) if r.reason == "affinity"
+
+plural(1, one, _) := one
+
+plural(n, _, many) := many if n != 1
+
+# schedulable_field(reasons): the field a user edits. A nodeSelector or
+# node affinity that rules out the untainted nodes is the pod's own choice
+# and comes first; taints and cordoned nodes are fixed with tolerations.
+schedulable_field(reasons) := ["nodeSelector"] if {
+	"nodeSelector" in reasons
+} else := ["affinity", "nodeAffinity"] if {
+	"affinity" in reasons
+} else := ["tolerations"]
+
+# Fixes in the order they are offered.
+fix_hints := [
+	["nodeSelector", "fix the nodeSelector (or label a node to match it)"],
+	["affinity", "relax the required node affinity (or label a node to match it)"],
+	["taint", "tolerate a listed taint if the pods belong on those nodes"],
+	["cordoned", "uncordon a node"],
+]
+
+# fix_text(reasons): the fixes for the reasons present; warn by default
+# because an autoscaler may still add a node that fits.
+fix_text(reasons) := sprintf("%s (or make sure an autoscaler adds a node that fits)", [or_list(hints)]) if {
+	hints := [hint | some [reason, hint] in fix_hints; reason in reasons]
+}
+
+or_list(items) := items[0] if count(items) == 1
+
+or_list(items) := sprintf("%s or %s", items) if count(items) == 2
+
+or_list(items) := sprintf("%s, or %s", [concat(", ", array.slice(items, 0, count(items) - 1)), items[count(items) - 1]]) if {
+	count(items) > 2
+}

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// registerWebhook creates the webhook configurations that send every
+// workload kind podgate checks to the webhook.
+func registerWebhook(ctx context.Context, c client.Client, w *webhook) error {
+	base := "https://" + loopback(w.port)
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    "mutate.podgate.dev",
+			ClientConfig:            clientConfig(base+"/mutate", w.caPEM),
+			Rules:                   workloadRules(),
+			NamespaceSelector:       namespaceSelector(),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			TimeoutSeconds:          ptr.To[int32](10),
+			// Other mutating webhooks may change the pod spec after us; run
+			// again so the probes policy sees their result.
+			ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+		}},
+	}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    "validate.podgate.dev",
+			ClientConfig:            clientConfig(base+"/validate", w.caPEM),
+			Rules:                   workloadRules(),
+			NamespaceSelector:       namespaceSelector(),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			TimeoutSeconds:          ptr.To[int32](10),
+		}},
+	}
+	for _, obj := range []client.Object{mutating, validating} {
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("register webhook: create %T %s: %w", obj, obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func clientConfig(url string, caPEM []byte) admissionregistrationv1.WebhookClientConfig {
+	return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM}
+}
+
+// workloadRules are the kinds the policies cover (docs: spec/policies.md,
+// "Resources"), on CREATE and UPDATE.
+func workloadRules() []admissionregistrationv1.RuleWithOperations {
+	rule := func(group string, resources ...string) admissionregistrationv1.RuleWithOperations {
+		return admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups:   []string{group},
+				APIVersions: []string{"v1"},
+				Resources:   resources,
+				Scope:       ptr.To(admissionregistrationv1.NamespacedScope),
+			},
+		}
+	}
+	return []admissionregistrationv1.RuleWithOperations{
+		rule("", "pods"),
+		rule("apps", "deployments", "statefulsets", "daemonsets", "replicasets"),
+		rule("batch", "jobs", "cronjobs"),
+	}
+}
+
+// namespaceSelector leaves out the namespaces podgate excludes by default,
+// as the chart does: their pods must start even when the webhook is down.
+func namespaceSelector() *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key:      corev1.LabelMetadataName,
+		Operator: metav1.LabelSelectorOpNotIn,
+		Values:   []string{metav1.NamespaceSystem, corev1.NamespaceNodeLease},
+	}}}
+}
+
+// validateMetric counts the webhook's admission requests by webhook path.
+const validateMetric = "podgate_admission_requests_total"
+
+// waitWired dry-runs the creation of a Pod that the probes policy mutates
+// until the answer carries the injected readiness probe and the webhook's
+// metrics count a validation: then the API server calls both webhooks. (It
+// watches the two kinds of configuration separately, so one being in use
+// says nothing of the other.)
+func waitWired(ctx context.Context, c client.Client, w *webhook) error {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, webhookWiredTimeout, true, func(ctx context.Context) (bool, error) {
+		pod := wiringPod()
+		if last = c.Create(ctx, pod, client.DryRunAll); last != nil {
+			return false, nil
+		}
+		if pod.Spec.Containers[0].ReadinessProbe == nil {
+			last = errors.New("the dry-run Pod came back without a readinessProbe: /mutate not called")
+			return false, nil
+		}
+		if last = w.validateCounted(ctx); last != nil {
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for the API server to call the webhook (last: %v; log %s): %w", last, w.logPath, err)
+	}
+	return nil
+}
+
+// wiringPod has a TCP containerPort and no probes: the probes policy adds a
+// tcpSocket readiness probe on that port.
+func wiringPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "podgate-e2e-wiring", Namespace: metav1.NamespaceDefault},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name:  "app",
+			Image: "registry.k8s.io/pause:3.10",
+			Ports: []corev1.ContainerPort{{ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+		}}},
+	}
+}
+
+// validateCounted checks the webhook's metrics for a request to /validate.
+func (w *webhook) validateCounted(ctx context.Context) error {
+	url := "http://" + loopback(w.metricsPort) + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, validateMetric+"{") && strings.Contains(line, `webhook="validate"`) {
+			return nil
+		}
+	}
+	return fmt.Errorf("/validate not called: no %s{webhook=\"validate\"} in %s", validateMetric, url)
+}

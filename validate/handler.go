@@ -69,7 +69,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		defer cancel()
 	}
 	evalStart := time.Now()
-	violations, err := h.violations(ctx, ereq)
+	violations, err := Violations(ctx, h.Engine, ereq)
 	metrics.Evaluation.WithLabelValues("validate").Observe(time.Since(evalStart).Seconds())
 	if err != nil {
 		h.Log.Error(err, "evaluation failed", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
@@ -78,18 +78,19 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	return h.respond(req, violations)
 }
 
-// violations evaluates the object and, on UPDATE, downgrades to a warning
+// Violations evaluates the object and, on UPDATE, downgrades to a warning
 // every deny that the old object already broke in the same field: an
 // existing object must stay scalable and labelable even when a policy was
-// added after it.
-func (h *Handler) violations(ctx context.Context, req *engine.Request) ([]engine.Violation, error) {
-	vs, err := h.Engine.Violations(ctx, req)
+// added after it. The podgate CLI uses it too, so offline and online
+// decisions are the same.
+func Violations(ctx context.Context, eng *engine.Engine, req *engine.Request) ([]engine.Violation, error) {
+	vs, err := eng.Violations(ctx, req)
 	if err != nil || req.Operation != string(admissionv1.Update) || !hasDeny(vs) {
 		return vs, err
 	}
 	oldReq := *req
 	oldReq.Object, oldReq.OldObject = req.OldObject, nil
-	old, err := h.Engine.Violations(ctx, &oldReq)
+	old, err := eng.Violations(ctx, &oldReq)
 	if err != nil {
 		return nil, fmt.Errorf("old object: %w", err)
 	}
@@ -116,12 +117,12 @@ func hasDeny(vs []engine.Violation) bool {
 }
 
 func (h *Handler) respond(req admission.Request, vs []engine.Violation) (admission.Response, string) {
-	object := describe(req)
+	object := Describe(req)
 	var denies, warnings []string
 	audit := map[string]string{}
 	for _, v := range vs {
 		metrics.Violations.WithLabelValues(v.Policy, v.Rule, string(v.Enforcement)).Inc()
-		line := fmt.Sprintf("[%s/%s] %s: %s", v.Policy, v.Rule, object, v.Message)
+		line := Line(object, v)
 		switch v.Enforcement {
 		case engine.Deny:
 			denies = append(denies, line)
@@ -152,6 +153,12 @@ func (h *Handler) respond(req admission.Request, vs []engine.Violation) (admissi
 	return resp.WithWarnings(warnings...), decision
 }
 
+// Line is how a violation reads in a denial or a warning:
+// "[policy/rule] Kind namespace/name: what is wrong; how to fix".
+func Line(object string, v engine.Violation) string {
+	return fmt.Sprintf("[%s/%s] %s: %s", v.Policy, v.Rule, object, v.Message)
+}
+
 func joinNonEmpty(a, b string) string {
 	if a == "" {
 		return b
@@ -159,9 +166,9 @@ func joinNonEmpty(a, b string) string {
 	return a + "\n" + b
 }
 
-// describe names the object as messages show it: "Deployment default/web".
+// Describe names the object as messages show it: "Deployment default/web".
 // An object created with generateName is shown as "prefix*".
-func describe(req admission.Request) string {
+func Describe(req admission.Request) string {
 	name := req.Name
 	if name == "" {
 		var obj struct {

@@ -6,8 +6,8 @@ package policies
 import "embed"
 
 // FS holds the policy sources: data.yaml (config defaults) and each folder's
-// .rego files. Test files are embedded too, so `podgate test` can run them;
-// the engine skips them when it compiles.
+// .rego files. Tests and their testdata are embedded too, so `podgate test`
+// runs them from any binary; the engine skips them when it compiles.
 //
-//go:embed data.yaml */*.rego
+//go:embed data.yaml */*.rego */testdata
 var FS embed.FS

@@ -3,8 +3,8 @@ package policies
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"path"
 	"slices"
 	"strings"
 
@@ -31,16 +31,17 @@ type Case struct {
 	} `json:"expect"`
 }
 
-// LoadCases reads every <policy>/testdata/<case>/data.yaml under root.
-func LoadCases(root string) ([]Case, error) {
-	files, err := filepath.Glob(filepath.Join(root, "*", "testdata", "*", "data.yaml"))
+// LoadCases reads every <policy>/testdata/<case>/data.yaml of fsys;
+// prefix is put before file names in errors (the folder fsys stands for).
+func LoadCases(fsys fs.FS, prefix string) ([]Case, error) {
+	files, err := fs.Glob(fsys, "*/testdata/*/data.yaml")
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(files)
 	cases := make([]Case, 0, len(files))
 	for _, f := range files {
-		c, err := loadCase(f)
+		c, err := loadCase(fsys, f, prefix)
 		if err != nil {
 			return nil, err
 		}
@@ -49,16 +50,17 @@ func LoadCases(root string) ([]Case, error) {
 	return cases, nil
 }
 
-func loadCase(file string) (Case, error) {
+func loadCase(fsys fs.FS, name, prefix string) (Case, error) {
 	var c Case
-	raw, err := os.ReadFile(file)
+	file := path.Join(prefix, name)
+	raw, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return c, err
 	}
 	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
 		return c, fmt.Errorf("%s: %w", file, err)
 	}
-	parts := strings.Split(filepath.ToSlash(file), "/")
+	parts := strings.Split(name, "/")
 	c.File, c.Name, c.Policy = file, parts[len(parts)-2], parts[len(parts)-4]
 	if len(c.Object) == 0 {
 		return c, fmt.Errorf("%s: no object", file)

@@ -6,6 +6,7 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -43,7 +44,7 @@ func Engine(t testing.TB, config string) *engine.Engine {
 // Cases loads every testdata case of the built-in policies.
 func Cases(t testing.TB) []policies.Case {
 	t.Helper()
-	cases, err := policies.LoadCases(PoliciesDir())
+	cases, err := policies.LoadCases(os.DirFS(PoliciesDir()), "policies")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
+	"github.com/open-policy-agent/opa/v1/loader"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/spf13/cobra"
+
+	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/policies"
+)
+
+type testOptions struct {
+	verbose  bool
+	coverage bool
+	run      string
+}
+
+func newTestCommand() *cobra.Command {
+	o := &testOptions{}
+	cmd := &cobra.Command{
+		Use:   "test [DIR]",
+		Short: "Run the Rego unit tests and the testdata cases of the built-in policies and of DIR's custom policies",
+		Long: `Runs every _test.rego of the built-in policies (and of DIR, when given) with
+OPA's test runner, then every <policy>/testdata/<case>/data.yaml through the full
+engine (mutation, then validation), checking the rules that fire against the
+case's expect block. Exit code 1 when anything fails.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := ""
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return o.runAll(cmd.Context(), dir, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "print every test, not only failures")
+	cmd.Flags().BoolVar(&o.coverage, "coverage", false, "print the test coverage of each policy file")
+	cmd.Flags().StringVarP(&o.run, "run", "r", "", "only tests whose name matches this regular expression")
+	return cmd
+}
+
+func (o *testOptions) runAll(ctx context.Context, dir string, w io.Writer) error {
+	regoFailed, err := o.regoTests(ctx, dir, w)
+	if err != nil {
+		return err
+	}
+	casesFailed, err := o.cases(ctx, dir, w)
+	if err != nil {
+		return err
+	}
+	if regoFailed+casesFailed > 0 {
+		return failed("%d Rego tests and %d testdata cases failed", regoFailed, casesFailed)
+	}
+	return nil
+}
+
+// load reads modules and data (config defaults, testdata) as `opa test`
+// would: the built-in tree, plus dir.
+func load(dir string) (map[string]*ast.Module, map[string]any, error) {
+	builtin, err := loader.NewFileLoader().WithFS(policies.FS).WithProcessAnnotation(true).All([]string{"."})
+	if err != nil {
+		return nil, nil, err
+	}
+	modules := builtin.ParsedModules()
+	data := builtin.Documents
+	if dir == "" {
+		return modules, data, nil
+	}
+	custom, err := loader.NewFileLoader().WithProcessAnnotation(true).All([]string{dir})
+	if err != nil {
+		return nil, nil, err
+	}
+	maps.Copy(modules, custom.ParsedModules())
+	for k, v := range custom.Documents {
+		if _, clash := data[k]; clash {
+			return nil, nil, fmt.Errorf("%s: data.%s is also defined by the built-in policies", dir, k)
+		}
+		data[k] = v
+	}
+	return modules, data, nil
+}
+
+func (o *testOptions) regoTests(ctx context.Context, dir string, w io.Writer) (int, error) {
+	modules, data, err := load(dir)
+	if err != nil {
+		return 0, badInput("%v", err)
+	}
+	var cov *cover.Cover
+	runner := tester.NewRunner().
+		SetCompiler(ast.NewCompiler().WithStrict(true).WithEnablePrintStatements(true)).
+		SetStore(inmem.NewFromObject(data)).
+		CapturePrintOutput(true).
+		EnableTracing(o.verbose).
+		SetModules(modules).
+		Filter(o.run)
+	if o.coverage {
+		cov = cover.New()
+		runner = runner.SetCoverageQueryTracer(cov)
+	}
+	ch, err := runner.RunTests(ctx, nil)
+	if err != nil {
+		return 0, failed("%v", err)
+	}
+	var results []*tester.Result
+	failures := 0
+	for r := range ch {
+		if r.Fail || r.Error != nil {
+			failures++
+		}
+		results = append(results, r)
+	}
+	report := make(chan *tester.Result, len(results))
+	for _, r := range results {
+		report <- r
+	}
+	close(report)
+	if err := (tester.PrettyReporter{Output: w, Verbose: o.verbose, FailureLine: true}).Report(report); err != nil {
+		return failures, err
+	}
+	if cov != nil {
+		printCoverage(w, cov.Report(modules))
+	}
+	return failures, nil
+}
+
+func printCoverage(w io.Writer, r cover.Report) {
+	fmt.Fprintf(w, "coverage: %.1f%%\n", r.Coverage)
+	for _, file := range slices.Sorted(maps.Keys(r.Files)) {
+		if strings.HasSuffix(file, "_test.rego") {
+			continue
+		}
+		fmt.Fprintf(w, "  %5.1f%%  %s\n", r.Files[file].Coverage, file)
+	}
+}
+
+// cases runs every testdata case through the full engine.
+func (o *testOptions) cases(ctx context.Context, dir string, w io.Writer) (int, error) {
+	all, err := policies.LoadCases(policies.FS, "policies")
+	if err != nil {
+		return 0, badInput("%v", err)
+	}
+	if dir != "" {
+		custom, err := policies.LoadCases(os.DirFS(dir), dir)
+		if err != nil {
+			return 0, badInput("%v", err)
+		}
+		all = append(all, custom...)
+	}
+	failures := 0
+	for _, c := range all {
+		if problem, err := runCase(ctx, c, dir); err != nil || problem != "" {
+			failures++
+			fmt.Fprintf(w, "FAIL %s: %s\n  %s%v\n", c.File, c.Description, problem, errOrEmpty(err))
+		} else if o.verbose {
+			fmt.Fprintf(w, "PASS %s: %s\n", c.File, c.Description)
+		}
+	}
+	fmt.Fprintf(w, "testdata: %d/%d cases pass\n", len(all)-failures, len(all))
+	return failures, nil
+}
+
+func errOrEmpty(err error) any {
+	if err == nil {
+		return ""
+	}
+	return err
+}
+
+// runCase checks that exactly the case's expected rules of its policy fire,
+// and that its expected mutations are made.
+func runCase(ctx context.Context, c policies.Case, dir string) (string, error) {
+	eng := engine.New()
+	if err := eng.Load(ctx, engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+		return "", err
+	}
+	if err := eng.SetNodes(ctx, caseNodes(c)); err != nil {
+		return "", err
+	}
+	doc, err := newDocument(c.File, 0, decodeObject(c.Object))
+	if err != nil {
+		return "", err
+	}
+	doc.Ns = c.Namespace
+	var old *document
+	if len(c.OldObject) > 0 && string(c.OldObject) != "null" {
+		o, err := newDocument(c.File, 0, decodeObject(c.OldObject))
+		if err != nil {
+			return "", err
+		}
+		old = &o
+	}
+	dec, err := newDecider(eng, c.Namespace).decide(ctx, doc, old)
+	if err != nil {
+		return "", err
+	}
+	var got []string
+	for _, v := range dec.Violations {
+		if v.Policy == c.Policy {
+			got = append(got, v.Rule)
+		}
+	}
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(c.Expect.Violations))
+	if !slices.Equal(slices.Compact(got), slices.Compact(want)) {
+		return fmt.Sprintf("rules fired %v, want %v", got, want), nil
+	}
+	for _, p := range c.Expect.Mutations {
+		if !slices.ContainsFunc(dec.Patch, func(op map[string]any) bool {
+			return strings.HasPrefix(fmt.Sprint(op["path"]), p) || strings.HasPrefix(p, fmt.Sprint(op["path"]))
+		}) {
+			return fmt.Sprintf("mutation %s was not made (patch %v)", p, dec.Patch), nil
+		}
+	}
+	return "", nil
+}
+
+func caseNodes(c policies.Case) map[string]engine.Node {
+	nodes := make(map[string]engine.Node, len(c.Nodes))
+	for name, raw := range c.Nodes {
+		var n engine.Node
+		_ = json.Unmarshal(raw, &n) // a malformed node shows up as a failing case
+		nodes[name] = n
+	}
+	return nodes
+}
+
+func decodeObject(raw []byte) any {
+	var obj any
+	_ = json.Unmarshal(raw, &obj) // newDocument reports what is missing
+	return obj
+}

@@ -47,15 +47,27 @@ func New() *Engine {
 // Load compiles the policy set from src and, if that succeeds, swaps it in.
 // On error the previous set keeps serving.
 func (e *Engine) Load(ctx context.Context, src Sources) error {
+	_, err := e.load(ctx, src, "")
+	return err
+}
+
+// Reload is Load for a running webhook: when the sources are byte for byte
+// those of the current set, nothing is compiled or swapped and changed is
+// false. On error the current set keeps serving.
+func (e *Engine) Reload(ctx context.Context, src Sources) (changed bool, err error) {
+	return e.load(ctx, src, e.Hash())
+}
+
+func (e *Engine) load(ctx context.Context, src Sources, unchanged string) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s, err := compile(ctx, src, e.nodes)
-	if err != nil {
-		return err
+	s, err := compile(ctx, src, e.nodes, unchanged)
+	if err != nil || s == nil {
+		return false, err
 	}
 	e.current.Store(s)
 	e.generation.Add(1)
-	return nil
+	return true, nil
 }
 
 // Ready reports whether a policy set is loaded.

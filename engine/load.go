@@ -172,11 +172,16 @@ func normalizeJSON(v any) any {
 }
 
 // compile parses and compiles a policy set with the strict checks, and
-// prepares its queries. Errors name the file, line and column.
-func compile(ctx context.Context, src Sources, nodes any) (*set, error) {
+// prepares its queries. Errors name the file, line and column. When the
+// sources hash to unchanged, it returns a nil set without compiling.
+func compile(ctx context.Context, src Sources, nodes any, unchanged string) (*set, error) {
 	files, defaults, cfgSrc, err := readSources(src)
 	if err != nil {
 		return nil, err
+	}
+	hash := hashSources(files, defaults, cfgSrc)
+	if hash == unchanged {
+		return nil, nil
 	}
 	cfgName := src.ConfigFile
 	cfg, err := parseConfig(defaults, cfgName, cfgSrc)
@@ -211,7 +216,7 @@ func compile(ctx context.Context, src Sources, nodes any) (*set, error) {
 	if err := checkConfigPolicies(cfg, policies, cfgName); err != nil {
 		return nil, err
 	}
-	return prepare(ctx, compiler, policies, cfg, nodes, hashSources(files, defaults, cfgSrc))
+	return prepare(ctx, compiler, policies, cfg, nodes, hash)
 }
 
 func checkPackage(m *ast.Module, file string) error {

@@ -55,6 +55,24 @@ var (
 		Help: "How many policy sets were loaded since the process started.",
 	})
 
+	// PolicySetInfo is 1 for the hash of the policy set being served.
+	PolicySetInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "podgate_policy_set_info",
+		Help: "The policy set being served: 1 for its hash (of the policy files and config).",
+	}, []string{"hash"})
+
+	// ReloadErrors counts policy or config changes that were rejected.
+	ReloadErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "podgate_policy_reload_errors_total",
+		Help: "Policy or config changes rejected because they did not compile or validate; the last good set kept serving.",
+	})
+
+	// Reloads counts policy sets swapped in after a change on disk.
+	Reloads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "podgate_policy_reloads_total",
+		Help: "Policy sets swapped in after a change of the policy directory or config file.",
+	})
+
 	// InventoryNodes is the number of Nodes the policies see.
 	InventoryNodes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podgate_inventory_nodes",
@@ -63,5 +81,6 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Evaluation, PolicyGeneration, InventoryNodes)
+	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Evaluation, PolicyGeneration, PolicySetInfo,
+		ReloadErrors, Reloads, InventoryNodes)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,15 +23,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/health"
 	"github.com/podgate/podgate/inventory"
-	"github.com/podgate/podgate/metrics"
 	"github.com/podgate/podgate/mutate"
 	"github.com/podgate/podgate/policies"
+	"github.com/podgate/podgate/reload"
 	"github.com/podgate/podgate/validate"
 )
 
-// run wires the engine, the Node inventory and the two handlers into a
-// controller-runtime manager and serves until ctx ends.
+// run wires the engine, the policy watcher, the Node inventory and the two
+// handlers into a controller-runtime manager and serves until ctx ends.
 func run(ctx context.Context, o Options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("podgate")
@@ -39,7 +41,8 @@ func run(ctx context.Context, o Options) error {
 	if err := eng.Load(ctx, o.sources()); err != nil {
 		return fmt.Errorf("load policies: %w", err)
 	}
-	metrics.PolicyGeneration.Set(float64(eng.Generation()))
+	watcher := &reload.Watcher{Engine: eng, Sources: o.sources(), Log: log.WithName("reload")}
+	watcher.Publish()
 	log.Info("policies loaded", "hash", eng.Hash(), "policies", len(eng.Policies()))
 
 	restConfig, err := config.GetConfig()
@@ -47,8 +50,10 @@ func run(ctx context.Context, o Options) error {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress: o.ProbeAddr,
+		Metrics: metricsserver.Options{BindAddress: o.MetricsAddr},
+		// The probes are served by health.Server (below), which can show
+		// a rejected policy change on /readyz without failing it.
+		HealthProbeBindAddress: "0",
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Port:    o.Port,
 			CertDir: o.CertDir,
@@ -59,8 +64,25 @@ func run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
+	registerHandlers(mgr.GetWebhookServer(), eng, o, log)
+	inv := &inventory.Inventory{Cache: mgr.GetCache(), Engine: eng, Log: log.WithName("inventory")}
+	probes := &health.Server{
+		Addr: o.ProbeAddr,
+		Live: map[string]healthz.Checker{"ping": healthz.Ping},
+		Ready: map[string]healthz.Checker{
+			"policies":  policiesLoaded(eng),
+			"inventory": inv.ReadyCheck,
+			"webhook":   mgr.GetWebhookServer().StartedChecker(),
+		},
+		Conditions: map[string]func() string{"policy-reload": watcher.Condition},
+	}
+	if err := errors.Join(mgr.Add(inv), mgr.Add(watcher), mgr.Add(probes)); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
 
-	server := mgr.GetWebhookServer()
+func registerHandlers(server webhook.Server, eng *engine.Engine, o Options, log logr.Logger) {
 	server.Register("/mutate", withHTTPStatus(&webhook.Admission{
 		Handler:      &mutate.Handler{Engine: eng, Log: log.WithName("mutate"), EvalTimeout: o.EvalTimeout},
 		RecoverPanic: ptr.To(true),
@@ -69,25 +91,15 @@ func run(ctx context.Context, o Options) error {
 		Handler:      &validate.Handler{Engine: eng, Log: log.WithName("validate"), EvalTimeout: o.EvalTimeout},
 		RecoverPanic: ptr.To(true),
 	}))
+}
 
-	inv := &inventory.Inventory{Cache: mgr.GetCache(), Engine: eng, Log: log.WithName("inventory")}
-	if err := mgr.Add(inv); err != nil {
-		return err
+func policiesLoaded(eng *engine.Engine) healthz.Checker {
+	return func(*http.Request) error {
+		if !eng.Ready() {
+			return engine.ErrNotLoaded
+		}
+		return nil
 	}
-	if err := errors.Join(
-		mgr.AddHealthzCheck("ping", healthz.Ping),
-		mgr.AddReadyzCheck("policies", func(*http.Request) error {
-			if !eng.Ready() {
-				return engine.ErrNotLoaded
-			}
-			return nil
-		}),
-		mgr.AddReadyzCheck("inventory", inv.ReadyCheck),
-		mgr.AddReadyzCheck("webhook", server.StartedChecker()),
-	); err != nil {
-		return err
-	}
-	return mgr.Start(ctx)
 }
 
 func (o *Options) sources() engine.Sources {

@@ -109,8 +109,14 @@ func readTree(fsys fs.FS, dir, prefix string) ([]source, error) {
 		if strings.HasPrefix(name, ".") || name == "testdata" {
 			continue
 		}
+		isRego := strings.HasSuffix(name, ".rego")
 		info, err := fs.Stat(fsys, path) // follows symlinks
 		if err != nil {
+			if !isRego || errors.Is(err, fs.ErrNotExist) {
+				// A dangling link: the kubelet removes a ConfigMap key's link
+				// just after swapping ..data, and a reload may fall between.
+				continue
+			}
 			return nil, fmt.Errorf("stat %s: %w", filepath.Join(prefix, path), err)
 		}
 		if info.IsDir() {
@@ -121,7 +127,7 @@ func readTree(fsys fs.FS, dir, prefix string) ([]source, error) {
 			out = append(out, sub...)
 			continue
 		}
-		if !strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego") {
+		if !isRego || strings.HasSuffix(name, "_test.rego") {
 			continue
 		}
 		data, err := fs.ReadFile(fsys, path)

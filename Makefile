@@ -25,12 +25,12 @@ testbin: ## Build kube-apiserver, kubectl and etcd from pinned modules (cached i
 
 .PHONY: test
 test: testbin ## Every test: Go unit tests, opa test of every policy, real API server tests.
-	$(OPA) test policies/ -v | tail -n 3
+	$(OPA) test policies/ examples/policies/
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-short
 test-short: ## Unit tests only (no API server).
-	$(OPA) test policies/
+	$(OPA) test policies/ examples/policies/
 	$(GO) test -short ./...
 
 .PHONY: demo
@@ -41,13 +41,13 @@ demo: testbin ## Start a local control plane with podgate and apply each example
 lint: ## gofmt, go vet, opa fmt and opa check --strict.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(OPA) fmt --fail --list policies/ || { echo "opa fmt needed (run: $(OPA) fmt -w policies/)"; exit 1; }
-	$(OPA) check --strict policies/
+	$(OPA) fmt --fail --list policies/ examples/policies/ || { echo "opa fmt needed (run: $(OPA) fmt -w policies/)"; exit 1; }
+	$(OPA) check --strict policies/ examples/policies/
 
 .PHONY: fmt
 fmt: ## Format Go and Rego sources.
 	gofmt -w $$(git ls-files '*.go')
-	$(OPA) fmt -w policies/
+	$(OPA) fmt -w policies/ examples/policies/
 
 .PHONY: verify
 verify: lint ## lint, and fail if go.mod/go.sum are not tidy.

@@ -20,6 +20,7 @@ import (
 
 type evalOptions struct {
 	files     []string
+	recursive bool
 	policyDir string
 	config    string
 	nodes     string
@@ -43,6 +44,7 @@ admitted, 1 when one is denied, 2 for bad input.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, directory or - for standard input (repeatable)")
+	f.BoolVarP(&o.recursive, "recursive", "R", false, "read the sub-directories of -f directories too")
 	f.StringVar(&o.policyDir, "policy-dir", "", "directory of custom policies, loaded next to the built-in ones")
 	f.StringVar(&o.config, "config", "", "podgate config file (data.podgate.config)")
 	f.StringVar(&o.nodes, "nodes", "", "the cluster's Nodes, as `kubectl get nodes -o yaml` prints them")
@@ -63,7 +65,7 @@ func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout io.Writer
 	}
 	var docs []document
 	for _, f := range o.files {
-		d, err := readDocuments(f, stdin)
+		d, err := readDocuments(f, o.recursive, stdin)
 		if err != nil {
 			return err
 		}
@@ -100,7 +102,7 @@ func (o *evalOptions) oldObjects(stdin io.Reader) (map[string]*document, error) 
 	if o.old == "" {
 		return olds, nil
 	}
-	docs, err := readDocuments(o.old, stdin)
+	docs, err := readDocuments(o.old, o.recursive, stdin)
 	if err != nil {
 		return nil, err
 	}

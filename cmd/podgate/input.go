@@ -49,8 +49,9 @@ func admittedKinds() string {
 }
 
 // readDocuments reads every object of path: a file, a directory (its
-// .yaml, .yml and .json files, recursively, in name order) or "-".
-func readDocuments(path string, stdin io.Reader) ([]document, error) {
+// .yaml, .yml and .json files in name order; sub-directories only when
+// recursive, as with kubectl apply -R) or "-".
+func readDocuments(path string, recursive bool, stdin io.Reader) ([]document, error) {
 	if path == "-" {
 		raw, err := io.ReadAll(stdin)
 		if err != nil {
@@ -66,6 +67,9 @@ func readDocuments(path string, stdin io.Reader) ([]document, error) {
 	if info.IsDir() {
 		files = nil
 		err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && p != path && !recursive {
+				return filepath.SkipDir
+			}
 			if err == nil && !d.IsDir() && slices.Contains([]string{".yaml", ".yml", ".json"}, filepath.Ext(p)) {
 				files = append(files, p)
 			}

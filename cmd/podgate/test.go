@@ -158,9 +158,13 @@ func (o *testOptions) cases(ctx context.Context, dir string, w io.Writer) (int, 
 		}
 		all = append(all, custom...)
 	}
+	eng := engine.New()
+	if err := eng.Load(ctx, engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+		return 0, failed("%v", err)
+	}
 	failures := 0
 	for _, c := range all {
-		if problem, err := runCase(ctx, c, dir); err != nil || problem != "" {
+		if problem, err := runCase(ctx, eng, c); err != nil || problem != "" {
 			failures++
 			fmt.Fprintf(w, "FAIL %s: %s\n  %s%v\n", c.File, c.Description, problem, errOrEmpty(err))
 		} else if o.verbose {
@@ -180,11 +184,7 @@ func errOrEmpty(err error) any {
 
 // runCase checks that exactly the case's expected rules of its policy fire,
 // and that its expected mutations are made.
-func runCase(ctx context.Context, c policies.Case, dir string) (string, error) {
-	eng := engine.New()
-	if err := eng.Load(ctx, engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
-		return "", err
-	}
+func runCase(ctx context.Context, eng *engine.Engine, c policies.Case) (string, error) {
 	if err := eng.SetNodes(ctx, caseNodes(c)); err != nil {
 		return "", err
 	}

@@ -65,6 +65,11 @@ const review = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","re
 "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:1.27",
 "ports":[{"containerPort":80}],"readinessProbe":{"tcpSocket":{"port":80}},"livenessProbe":{"tcpSocket":{"port":80}}}]}}}}`
 
+const configMapReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2",
+"kind":{"group":"","version":"v1","kind":"ConfigMap"},"resource":{"group":"","version":"v1","resource":"configmaps"},
+"namespace":"default","operation":"CREATE","userInfo":{"username":"u"},
+"object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"b"}}}}`
+
 func TestHTTPAnswers(t *testing.T) {
 	h := withHTTPStatus(&webhook.Admission{
 		Handler:      &validate.Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()},
@@ -77,14 +82,15 @@ func TestHTTPAnswers(t *testing.T) {
 		allowed     bool
 		reason      string
 	}{
-		"a good review is answered 200 and allowed":      {review, "application/json", 200, true, ""},
-		"an empty body gets 400":                         {"", "application/json", 400, false, "request body is empty"},
-		"a body that is not JSON gets 400":               {"{not json", "application/json", 400, false, "couldn't get version/kind"},
-		"JSON of the wrong type gets 400":                {`[1,2]`, "application/json", 400, false, ""},
-		"a review without request gets 400":              {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "application/json", 400, false, "no uid"},
-		"a wrong content type gets 400":                  {review, "text/plain", 400, false, "contentType=text/plain"},
-		"a 10 MiB body gets 413":                         {`{"x":"` + strings.Repeat("a", 10<<20) + `"}`, "application/json", 413, false, "too large"},
-		"a review without object gets 400 with a reason": {strings.Replace(review, `"object"`, `"unused"`, 1), "application/json", 400, false, "has no object"},
+		"a good review is answered 200 and allowed":       {review, "application/json", 200, true, ""},
+		"an empty body gets 400":                          {"", "application/json", 400, false, "request body is empty"},
+		"a body that is not JSON gets 400":                {"{not json", "application/json", 400, false, "couldn't get version/kind"},
+		"JSON of the wrong type gets 400":                 {`[1,2]`, "application/json", 400, false, ""},
+		"a review without request gets 400":               {`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "application/json", 400, false, "no uid"},
+		"a wrong content type gets 400":                   {review, "text/plain", 400, false, "contentType=text/plain"},
+		"a 10 MiB body gets 413":                          {`{"x":"` + strings.Repeat("a", 10<<20) + `"}`, "application/json", 413, false, "too large"},
+		"a review without object gets 400 with a reason":  {strings.Replace(review, `"object"`, `"unused"`, 1), "application/json", 400, false, "has no object"},
+		"an object of a kind no policy checks is allowed": {configMapReview, "application/json", 200, true, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewBufferString(tc.body))

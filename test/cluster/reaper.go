@@ -1,4 +1,4 @@
-package e2e
+package cluster
 
 import (
 	"bytes"
@@ -6,21 +6,21 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 )
 
-// reaper is a shell that outlives this test binary. It reads what to clean
-// up from its stdin; when stdin closes without "disarm" (this process ended
-// however it ended: a panic, go test's -timeout, Ctrl-C) it kills those
-// processes and removes those directories. envtest starts etcd and
-// kube-apiserver in process groups of their own, so without it they would
-// outlive a crashed run.
+// reaper is a shell that outlives this process. It reads what to clean up
+// from its stdin; when stdin closes without "disarm" (this process ended
+// however it ended: a panic, go test's -timeout, a second Ctrl-C, SIGKILL)
+// it kills those processes and removes those directories. envtest starts
+// etcd and kube-apiserver in process groups of their own, and the webhook
+// runs in one too, so without it they would outlive a crashed run.
 type reaper struct {
 	cmd *exec.Cmd
+	mu  sync.Mutex // serializes lines on in
 	in  io.WriteCloser
 }
 
@@ -57,6 +57,8 @@ func startReaper() (*reaper, error) {
 }
 
 func (r *reaper) tell(kind, arg string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if _, err := fmt.Fprintf(r.in, "%s %s\n", kind, arg); err != nil {
 		return fmt.Errorf("tell reaper %s %s: %w", kind, arg, err)
 	}
@@ -68,7 +70,7 @@ func (r *reaper) killPID(pid int) error      { return r.tell("pid", strconv.Itoa
 
 // adoptChildren hands the reaper this process's children other than itself:
 // etcd and kube-apiserver, which envtest starts each in a process group of
-// its own.
+// its own and whose PIDs it does not expose.
 func (r *reaper) adoptChildren() error {
 	for _, pid := range childPIDs() {
 		if pid == r.cmd.Process.Pid {
@@ -81,27 +83,15 @@ func (r *reaper) adoptChildren() error {
 	return nil
 }
 
-// reapOnSignal exits on SIGINT or SIGTERM, as a Go program does by default,
-// but first hands the reaper every child: one that arrives while envtest is
-// still starting would otherwise leave etcd or kube-apiserver running.
-func reapOnSignal(r *reaper) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sig
-		fmt.Fprintf(os.Stderr, "e2e: %v: stopping everything\n", s)
-		_ = r.adoptChildren()
-		os.Exit(1) // closes the reaper's stdin: it kills and removes
-	}()
-}
-
 // finish ends the reaper: disarmed when everything was stopped, otherwise
 // left to kill and remove whatever it was told about.
 func (r *reaper) finish(disarm bool) error {
 	if disarm {
 		_ = r.tell("disarm", "")
 	}
+	r.mu.Lock()
 	_ = r.in.Close()
+	r.mu.Unlock()
 	if err := r.cmd.Wait(); err != nil {
 		return fmt.Errorf("reaper: %w", err)
 	}

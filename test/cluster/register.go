@@ -1,11 +1,9 @@
-package e2e
+package cluster
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -61,8 +59,8 @@ func clientConfig(url string, caPEM []byte) admissionregistrationv1.WebhookClien
 	return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM}
 }
 
-// workloadRules are the kinds the policies cover (docs: spec/policies.md,
-// "Resources"), on CREATE and UPDATE.
+// workloadRules are the kinds the policies cover, on CREATE and UPDATE
+// (docs/policies.md, "Common ground": Scope).
 func workloadRules() []admissionregistrationv1.RuleWithOperations {
 	rule := func(group string, resources ...string) admissionregistrationv1.RuleWithOperations {
 		return admissionregistrationv1.RuleWithOperations{
@@ -126,7 +124,7 @@ func waitWired(ctx context.Context, c client.Client, w *webhook) error {
 // tcpSocket readiness probe on that port.
 func wiringPod() *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "podgate-e2e-wiring", Namespace: metav1.NamespaceDefault},
+		ObjectMeta: metav1.ObjectMeta{Name: "podgate-wiring", Namespace: metav1.NamespaceDefault},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name:  "app",
 			Image: "registry.k8s.io/pause:3.10",
@@ -137,24 +135,14 @@ func wiringPod() *corev1.Pod {
 
 // validateCounted checks the webhook's metrics for a request to /validate.
 func (w *webhook) validateCounted(ctx context.Context) error {
-	url := "http://" + loopback(w.metricsPort) + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := getText(ctx, w.metricsURL())
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(line, validateMetric+"{") && strings.Contains(line, `webhook="validate"`) {
 			return nil
 		}
 	}
-	return fmt.Errorf("/validate not called: no %s{webhook=\"validate\"} in %s", validateMetric, url)
+	return fmt.Errorf("/validate not called: no %s{webhook=\"validate\"} in %s", validateMetric, w.metricsURL())
 }

@@ -1,4 +1,4 @@
-package e2e
+package cluster
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -33,13 +32,13 @@ const (
 	// on SIGTERM before it is killed.
 	webhookStopTimeout = 15 * time.Second
 	pollInterval       = 100 * time.Millisecond
-	// Certificates for one run: long enough for any run, short enough that a
-	// leaked key is worthless soon.
+	// Certificates for one run: long enough for any run (a KEEP=1 demo
+	// included), short enough that a leaked key is worthless soon.
 	caValidity      = 7 * 24 * time.Hour
 	servingValidity = 24 * time.Hour
 )
 
-// webhook is the podgate webhook process under test.
+// webhook is the podgate webhook process.
 type webhook struct {
 	cmd         *exec.Cmd
 	logPath     string
@@ -52,11 +51,30 @@ type webhook struct {
 	exitErr     error // set before exited closes
 }
 
+// buildWebhook compiles ./cmd/webhook into the scratch dir, once per
+// cluster, so the webhook is the working tree's. It has no deadline of its
+// own: on a cold build cache it compiles OPA and client-go, which takes
+// minutes on a small machine.
+func (c *Cluster) buildWebhook(ctx context.Context) (string, error) {
+	built := c.step("webhook built")
+	binary := filepath.Join(c.dir, "webhook")
+	cmd := groupCommand(ctx, "go", "build", "-o", binary, "./cmd/webhook")
+	cmd.Dir = c.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if len(out) > 0 {
+			err = fmt.Errorf("%w\n%s", err, out)
+		}
+		return "", fmt.Errorf("go build ./cmd/webhook: %w", err)
+	}
+	built()
+	return binary, nil
+}
+
 // startWebhook starts the webhook binary, waits until it is ready,
 // registers it with the API server and waits until the API server calls it.
-func (b *testBed) startWebhook(ctx context.Context, binary string) error {
-	w := &webhook{logPath: filepath.Join(b.tmp, "webhook.log"), exited: make(chan struct{})}
-	certDir := filepath.Join(b.tmp, "webhook-certs")
+func (c *Cluster) startWebhook(ctx context.Context, binary string, o Options) error {
+	w := &webhook{logPath: filepath.Join(c.dir, "webhook.log"), exited: make(chan struct{})}
+	certDir := filepath.Join(c.dir, "webhook-certs")
 	var err error
 	if w.caPEM, err = writeWebhookCerts(certDir); err != nil {
 		return err
@@ -67,65 +85,50 @@ func (b *testBed) startWebhook(ctx context.Context, binary string) error {
 	}
 	w.port, w.metricsPort, w.healthPort = ports[0], ports[1], ports[2]
 	args := []string{
-		"--kubeconfig", b.kubeconfig,
+		"--kubeconfig", c.kubeconfig,
 		"--cert-dir", certDir,
 		"--port", strconv.Itoa(w.port),
 		"--metrics-bind-address", loopback(w.metricsPort),
 		"--health-probe-bind-address", loopback(w.healthPort),
 	}
-	if f := os.Getenv(envConfig); f != "" {
-		args = append(args, "--config", f)
+	if o.Config != "" {
+		args = append(args, "--config", o.Config)
 	}
-	if d := os.Getenv(envPolicyDir); d != "" {
-		args = append(args, "--policy-dir", d)
+	if o.PolicyDir != "" {
+		args = append(args, "--policy-dir", o.PolicyDir)
 	}
-	ready := logStep("webhook ready")
+	ready := c.step("webhook ready")
 	if err := w.start(binary, args); err != nil {
 		return err
 	}
-	b.webhook = w
-	if err := b.reaper.killPID(w.cmd.Process.Pid); err != nil {
+	c.webhook = w
+	if err := c.reaper.killPID(w.cmd.Process.Pid); err != nil {
 		return err
 	}
 	if err := w.waitReady(ctx); err != nil {
 		return err
 	}
 	ready()
-	defer logStep("webhook registered and called")()
-	if err := registerWebhook(ctx, b.client, w); err != nil {
+	defer c.step("webhook registered and called")()
+	if err := registerWebhook(ctx, c.client, w); err != nil {
 		return err
 	}
-	return waitWired(ctx, b.client, w)
-}
-
-// buildWebhook compiles ./cmd/webhook into dir, once per run. It has no
-// deadline of its own: on a cold build cache it compiles OPA and client-go,
-// which takes minutes on a small machine (go test's -timeout still bounds
-// it).
-func buildWebhook(root, dir string) (string, error) {
-	defer logStep("webhook built")()
-	binary := filepath.Join(dir, "webhook")
-	cmd := exec.Command("go", "build", "-o", binary, "./cmd/webhook")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/webhook: %w\n%s", err, out)
-	}
-	return binary, nil
+	return waitWired(ctx, c.client, w)
 }
 
 // writeWebhookCerts writes a fresh CA and a serving certificate for
 // localhost and 127.0.0.1 into dir, and returns the CA certificate.
 func writeWebhookCerts(dir string) ([]byte, error) {
-	ca, err := certs.NewCA("podgate-e2e-ca", caValidity)
+	ca, err := certs.NewCA("podgate-cluster-ca", caValidity)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("webhook CA: %w", err)
 	}
 	pair, err := ca.Issue([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, servingValidity)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("webhook serving certificate: %w", err)
 	}
 	if err := certs.WriteDir(dir, ca, pair); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("write webhook certificates: %w", err)
 	}
 	return ca.CertPEM, nil
 }
@@ -148,7 +151,10 @@ func freePorts(n int) ([]int, error) {
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// start runs the binary with its output in the log file.
+// start runs the binary with its output in the log file, in a process
+// group of its own: a Ctrl-C in the terminal goes to our process, which
+// stops the webhook with SIGTERM when it is done with it, rather than
+// straight to the webhook, which would then be gone before Stop.
 func (w *webhook) start(binary string, args []string) error {
 	var err error
 	if w.log, err = os.Create(w.logPath); err != nil {
@@ -156,6 +162,7 @@ func (w *webhook) start(binary string, args []string) error {
 	}
 	w.cmd = exec.Command(binary, args...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := w.cmd.Start(); err != nil {
 		return fmt.Errorf("start webhook: %w", err)
 	}
@@ -198,12 +205,13 @@ func (w *webhook) waitReady(ctx context.Context) error {
 }
 
 // stop sends SIGTERM and waits for the webhook to exit, killing it when it
-// takes too long.
-func (w *webhook) stop() error {
+// takes too long. An exit before stop is an error: the webhook crashed
+// while in use.
+func (w *webhook) stop(log io.Writer) error {
 	defer w.log.Close()
 	select {
 	case <-w.exited:
-		return fmt.Errorf("webhook exited during the run: %v (log %s)", w.exitErr, w.logPath)
+		return fmt.Errorf("webhook exited while in use: %v (log %s)", w.exitErr, w.logPath)
 	default:
 	}
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -213,7 +221,7 @@ func (w *webhook) stop() error {
 	case <-w.exited:
 		var exitErr *exec.ExitError
 		if errors.As(w.exitErr, &exitErr) {
-			fmt.Fprintf(os.Stderr, "e2e: webhook exited on SIGTERM with %v\n", w.exitErr)
+			fmt.Fprintf(log, "cluster: webhook exited on SIGTERM with %v\n", w.exitErr)
 		}
 		return nil
 	case <-time.After(webhookStopTimeout):
@@ -223,64 +231,4 @@ func (w *webhook) stop() error {
 	}
 }
 
-// metrics returns the webhook's Prometheus metrics, as text.
-func metrics(t testing.TB) string {
-	t.Helper()
-	w := requireWebhook(t)
-	return httpGet(t, "http://"+loopback(w.metricsPort)+"/metrics")
-}
-
-// webhookLog returns what the webhook has logged so far.
-func webhookLog(t testing.TB) string {
-	t.Helper()
-	w := requireWebhook(t)
-	data, err := os.ReadFile(w.logPath)
-	if err != nil {
-		t.Fatalf("read webhook log: %v", err)
-	}
-	return string(data)
-}
-
-// logOnFailure logs, when t fails, what the webhook logged while t ran.
-func (w *webhook) logOnFailure(t testing.TB) {
-	var start int64
-	if info, err := os.Stat(w.logPath); err == nil {
-		start = info.Size()
-	}
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		data, err := os.ReadFile(w.logPath)
-		if err != nil || int64(len(data)) < start {
-			t.Logf("read webhook log: %v", err)
-			return
-		}
-		data = data[start:]
-		if len(data) > logTail {
-			data = data[len(data)-logTail:]
-		}
-		t.Logf("webhook log while %s ran (%s):\n%s", t.Name(), w.logPath, data)
-	})
-}
-
-func httpGet(t testing.TB, url string) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	return string(body)
-}
+func (w *webhook) metricsURL() string { return "http://" + loopback(w.metricsPort) + "/metrics" }

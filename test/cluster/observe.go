@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+)
+
+// MetricsURL is the webhook's Prometheus endpoint; empty without a webhook.
+func (c *Cluster) MetricsURL() string {
+	if c.webhook == nil {
+		return ""
+	}
+	return c.webhook.metricsURL()
+}
+
+// Metrics returns the webhook's Prometheus metrics, as text.
+func (c *Cluster) Metrics(ctx context.Context) (string, error) {
+	if c.webhook == nil {
+		return "", fmt.Errorf("metrics: the cluster runs no webhook")
+	}
+	return getText(ctx, c.webhook.metricsURL())
+}
+
+// WebhookLogPath is the file the webhook logs to; empty without a webhook.
+func (c *Cluster) WebhookLogPath() string {
+	if c.webhook == nil {
+		return ""
+	}
+	return c.webhook.logPath
+}
+
+// WebhookLog returns what the webhook has logged so far.
+func (c *Cluster) WebhookLog() (string, error) {
+	if c.webhook == nil {
+		return "", fmt.Errorf("webhook log: the cluster runs no webhook")
+	}
+	data, err := os.ReadFile(c.webhook.logPath)
+	if err != nil {
+		return "", fmt.Errorf("read webhook log: %w", err)
+	}
+	return string(data), nil
+}
+
+// WriteLogTails writes the end of the webhook's log to w and, with
+// controlPlane, those of etcd and kube-apiserver: what to read when
+// something failed (a failed start is often the control plane's doing, a
+// failed request the webhook's). Call it before Stop, which removes the
+// logs.
+func (c *Cluster) WriteLogTails(w io.Writer, controlPlane bool) {
+	var files []string
+	if c.webhook != nil {
+		files = append(files, c.webhook.logPath)
+	}
+	if controlPlane {
+		for _, f := range c.logs {
+			files = append(files, f.Name())
+		}
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			fmt.Fprintf(w, "cluster: read %s: %v\n", name, err)
+			continue
+		}
+		if len(data) > logTail {
+			data = data[len(data)-logTail:]
+		}
+		fmt.Fprintf(w, "==== %s (last %d bytes) ====\n%s\n==== end of %s ====\n",
+			filepath.Base(name), len(data), data, filepath.Base(name))
+	}
+}
+
+// getText GETs url and returns the body of a 200 answer.
+func getText(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: read body: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	return string(body), nil
+}

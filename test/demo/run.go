@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/podgate/podgate/test/cluster"
+)
+
+// kubectlTimeout bounds one step's kubectl run: the API server answers in
+// milliseconds, so a run this long is stuck.
+const kubectlTimeout = time.Minute
+
+// run starts the cluster, tells the story, optionally keeps the cluster
+// running until ctx is cancelled, and stops it. Its error says which steps
+// contradicted their heading.
+func run(ctx context.Context, o options) error {
+	heading(o.out, "Start etcd and kube-apiserver on 127.0.0.1, four Nodes, and the podgate webhook with a certificate from its own CA")
+	c, err := cluster.Start(ctx, cluster.Options{Root: o.root, Webhook: true, Log: o.out})
+	if err != nil {
+		return err
+	}
+	storyErr := tell(ctx, c, o.out, story())
+	if storyErr != nil && ctx.Err() == nil {
+		// What podgate logged is what explains a contradiction.
+		c.WriteLogTails(os.Stderr, false)
+	}
+	if o.keep && ctx.Err() == nil {
+		keepRunning(ctx, c, o.out)
+	}
+	heading(o.out, "Stop the webhook, kube-apiserver and etcd")
+	stopped := time.Now()
+	if err := c.Stop(); err != nil {
+		return errors.Join(storyErr, fmt.Errorf("stop: %w", err))
+	}
+	fmt.Fprintf(o.out, "stopped in %s\n", time.Since(stopped).Round(time.Millisecond))
+	return storyErr
+}
+
+// tell runs the steps in order. A step whose output contradicts its heading
+// is reported and the story goes on, so one run shows everything that is
+// broken; kubectl failing to run at all, or ctx ending, stops it.
+func tell(ctx context.Context, c *cluster.Cluster, out io.Writer, steps []step) error {
+	start := time.Now()
+	var contradictions []error
+	for i, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted before step %d: %w", i+1, context.Cause(ctx))
+		}
+		printed, runErr := runStep(ctx, c, out, s)
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted in step %d: %w", i+1, context.Cause(ctx))
+		}
+		if err := s.check(printed, runErr); err != nil {
+			var contra *contradiction
+			if !errors.As(err, &contra) {
+				return fmt.Errorf("step %d (%s): %w", i+1, s.heading, err)
+			}
+			fmt.Fprintf(out, "!!! step %d contradicts its heading: %v\n", i+1, err)
+			contradictions = append(contradictions, fmt.Errorf("step %d (%s): %w", i+1, s.heading, err))
+		}
+		fmt.Fprintln(out)
+	}
+	if len(contradictions) > 0 {
+		return fmt.Errorf("%d of %d steps contradict their heading:\n%w", len(contradictions), len(steps), errors.Join(contradictions...))
+	}
+	fmt.Fprintf(out, "All %d steps showed what their heading said, in %s.\n", len(steps), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// runStep prints the step's heading and command, runs kubectl and prints
+// exactly what it printed: stdout and stderr go to one buffer, through one
+// pipe, so they stay in the order a terminal would show them.
+func runStep(ctx context.Context, c *cluster.Cluster, out io.Writer, s step) (string, error) {
+	heading(out, s.heading)
+	fmt.Fprintf(out, "$ %s\n", commandLine("kubectl", s.args...))
+	ctx, cancel := context.WithTimeout(ctx, kubectlTimeout)
+	defer cancel()
+	cmd := c.KubectlCommand(ctx, s.args...)
+	var printed bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &printed, &printed
+	err := cmd.Run()
+	_, _ = out.Write(printed.Bytes())
+	if n := printed.Len(); n > 0 && printed.Bytes()[n-1] != '\n' {
+		fmt.Fprintln(out) // so the next heading starts a line
+	}
+	if ctx.Err() != nil && err != nil {
+		err = fmt.Errorf("kubectl: %w", ctx.Err())
+	}
+	return printed.String(), err
+}
+
+// keepRunning says how to reach the cluster and waits for ctx to end.
+func keepRunning(ctx context.Context, c *cluster.Cluster, out io.Writer) {
+	heading(out, "KEEP=1: etcd, kube-apiserver and podgate keep running. To use them from another shell:")
+	fmt.Fprintf(out, "export KUBECONFIG=%s\n", shellQuote(c.Kubeconfig()))
+	fmt.Fprintf(out, "export PATH=%s:\"$PATH\"   # the pinned kubectl, if you have none\n", shellQuote(filepath.Dir(c.KubectlPath())))
+	fmt.Fprintf(out, "The webhook logs to %s; its metrics are at %s.\n", c.WebhookLogPath(), c.MetricsURL())
+	fmt.Fprintf(out, "Press Ctrl-C (or send SIGTERM to PID %d) to stop.\n", os.Getpid())
+	<-ctx.Done()
+	fmt.Fprintf(out, "%v\n", context.Cause(ctx))
+}
+
+func heading(out io.Writer, text string) { fmt.Fprintf(out, "==> %s\n", text) }

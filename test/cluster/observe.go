@@ -94,3 +94,22 @@ func getText(ctx context.Context, url string) (string, error) {
 	}
 	return string(body), nil
 }
+
+// Readyz returns the webhook's /readyz?verbose answer: its HTTP status and
+// the list of checks and conditions.
+func (c *Cluster) Readyz(ctx context.Context) (int, string, error) {
+	if c.webhook == nil {
+		return 0, "", fmt.Errorf("readyz: the cluster runs no webhook")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+loopback(c.webhook.healthPort)+"/readyz?verbose", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("readyz: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}

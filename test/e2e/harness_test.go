@@ -20,16 +20,21 @@
 //	PODGATE_E2E_CONFIG=FILE    passed to the webhook as --config
 //	PODGATE_E2E_POLICY_DIR=DIR passed to the webhook as --policy-dir
 //
+// Without the last two, the webhook gets an empty config file and an empty
+// policy directory of the run's own, which the hot reload tests write to.
+//
 // `go test -short` skips the package: every helper skips its test.
 package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,7 +59,27 @@ var bed *testBed
 // testBed is the cluster every test shares.
 type testBed struct {
 	*cluster.Cluster
-	root string // repository root: examples/, test/tools/
+	root      string // repository root: examples/, test/tools/
+	config    string // the webhook's --config file
+	policyDir string // the webhook's --policy-dir
+}
+
+// reloadSources returns the webhook's config file and policy directory:
+// the environment's, or an empty pair of the run's own.
+func reloadSources() (config, policyDir string, cleanup func(), err error) {
+	config, policyDir = os.Getenv(envConfig), os.Getenv(envPolicyDir)
+	if config != "" || policyDir != "" {
+		return config, policyDir, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "podgate-e2e-sources-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	config, policyDir = filepath.Join(dir, "config.yaml"), filepath.Join(dir, "policies")
+	if err := errors.Join(os.WriteFile(config, nil, 0o644), os.Mkdir(policyDir, 0o755)); err != nil {
+		return "", "", nil, err
+	}
+	return config, policyDir, func() { _ = os.RemoveAll(dir) }, nil
 }
 
 func TestMain(m *testing.M) {
@@ -70,10 +95,16 @@ func TestMain(m *testing.M) {
 func runSuite(m *testing.M) (code int) {
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
+	config, policyDir, cleanup, err := reloadSources()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer cleanup()
 	c, err := cluster.Start(ctx, cluster.Options{
 		Webhook:   os.Getenv(envNoWebhook) != "1",
-		Config:    os.Getenv(envConfig),
-		PolicyDir: os.Getenv(envPolicyDir),
+		Config:    config,
+		PolicyDir: policyDir,
 		Log:       os.Stderr,
 	})
 	if err != nil {
@@ -101,7 +132,7 @@ func runSuite(m *testing.M) (code int) {
 			code = 1
 		}
 	}()
-	bed = &testBed{Cluster: c, root: c.Root()}
+	bed = &testBed{Cluster: c, root: c.Root(), config: config, policyDir: policyDir}
 	return m.Run()
 }
 

@@ -9,10 +9,13 @@ TESTBIN := test/tools/build.sh
 # The real-cluster tests start kube-apiserver and etcd and run kubectl: give
 # them room on a 2-core machine.
 GO_TEST_FLAGS ?= -timeout 30m
+# The webhook image `make image` builds: $(IMAGE):$(VERSION).
+IMAGE ?= ghcr.io/podgate/podgate
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help
 help: ## List the targets.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the webhook and the certs command into bin/.
@@ -23,8 +26,12 @@ build: ## Build the webhook and the certs command into bin/.
 testbin: ## Build kube-apiserver, kubectl and etcd from pinned modules (cached in bin/).
 	$(TESTBIN)
 
+.PHONY: helm
+helm: ## Build Helm 3 and Helm 4 from pinned modules for the chart tests (cached in bin/).
+	$(TESTBIN) helm3 helm4
+
 .PHONY: test
-test: testbin ## Every test: Go unit tests, opa test of every policy, real API server tests.
+test: testbin helm ## Every test: Go unit tests, opa test of every policy, real API server tests.
 	$(OPA) test policies/ examples/policies/
 	$(GO) test $(GO_TEST_FLAGS) ./...
 
@@ -33,9 +40,13 @@ test-short: ## Unit tests only (no API server).
 	$(OPA) test policies/ examples/policies/
 	$(GO) test -short ./...
 
+# The demo runs as a built binary rather than under `go run`, which dies on
+# SIGTERM and would leave the demo, and the cluster it started, running: this
+# way make hands a SIGTERM straight to the demo, which stops the cluster.
 .PHONY: demo
 demo: testbin ## Start a local control plane with podgate and apply each example (KEEP=1 leaves it running).
-	$(GO) run ./test/demo
+	$(GO) build -o bin/demo ./test/demo
+	KEEP="$(KEEP)" bin/demo
 
 .PHONY: lint
 lint: ## gofmt, go vet, opa fmt and opa check --strict.
@@ -49,8 +60,19 @@ fmt: ## Format Go and Rego sources.
 	gofmt -w $$(git ls-files '*.go')
 	$(OPA) fmt -w policies/ examples/policies/
 
+.PHONY: image
+image: ## Build the webhook image $(IMAGE):$(VERSION) with Docker (see Dockerfile).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+.PHONY: chart-readme
+chart-readme: ## Regenerate charts/podgate/README.md from the comments of its values.yaml.
+	$(GO) run ./test/chart/readme charts/podgate
+
 .PHONY: verify
-verify: lint ## lint, and fail if go.mod/go.sum are not tidy.
+verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README is stale.
 	$(GO) mod tidy -diff
 	cd test/tools/kube && $(GO) mod tidy -diff
 	cd test/tools/etcd && $(GO) mod tidy -diff
+	cd test/tools/helm3 && $(GO) mod tidy -diff
+	cd test/tools/helm4 && $(GO) mod tidy -diff
+	$(GO) run ./test/chart/readme -check charts/podgate

@@ -40,6 +40,9 @@ type Options struct {
 	EvalTimeout time.Duration
 	EnableHTTP2 bool
 	Zap         zap.Options
+	// TLS: the self-managed TLS mode (tls.go); its zero value is the files
+	// mode. The TLS lines of AddFlags and Validate delegate to it.
+	TLS TLSOptions
 }
 
 // NewOptions returns the defaults.
@@ -63,6 +66,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "Policy configuration YAML (data.podgate.config); the shipped defaults when empty.")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "Deadline of one request's policy evaluation; keep it below the webhook timeoutSeconds.")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve HTTP/2 too. Off by default, as in kubebuilder, against HTTP/2 stream-reset attacks.")
+	o.TLS.AddFlags(fs) // TLS: see tls.go
 	config.RegisterFlags(fs)
 	o.Zap.BindFlags(fs)
 }
@@ -79,6 +83,7 @@ func (o *Options) Validate() error {
 	if o.EvalTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--eval-timeout %s: must be positive", o.EvalTimeout))
 	}
+	errs = append(errs, o.TLS.Validate()) // TLS: see tls.go
 	return errors.Join(errs...)
 }
 

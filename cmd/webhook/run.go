@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -34,6 +35,12 @@ import (
 // run wires the engine, the policy watcher, the Node inventory and the two
 // handlers into a controller-runtime manager and serves until ctx ends.
 func run(ctx context.Context, o Options) error {
+	if o.Zap.StacktraceLevel == nil {
+		// An error here is an operator's broken policy or an unreachable
+		// API server, not a bug: a stack trace would bury the message.
+		// --zap-stacktrace-level brings them back.
+		o.Zap.StacktraceLevel = zapcore.PanicLevel
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("podgate")
 
@@ -75,6 +82,9 @@ func run(ctx context.Context, o Options) error {
 			"webhook":   mgr.GetWebhookServer().StartedChecker(),
 		},
 		Conditions: map[string]func() string{"policy-reload": watcher.Condition},
+	}
+	if err := setupTLS(ctx, o, mgr, probes.Ready); err != nil { // self-managed TLS: see tls.go
+		return err
 	}
 	if err := errors.Join(mgr.Add(inv), mgr.Add(watcher), mgr.Add(probes)); err != nil {
 		return err

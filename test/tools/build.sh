@@ -6,7 +6,7 @@
 # bin/<component>-<version>/ and is rebuilt only when that folder is missing,
 # so a cold machine pays the build (about 7 minutes for kube-apiserver) once.
 #
-# Usage: test/tools/build.sh [apiserver|kubectl|etcd|controller-manager|scheduler ...]
+# Usage: test/tools/build.sh [apiserver|kubectl|etcd|controller-manager|scheduler|kwok|helm3|helm4 ...]
 #        (no argument: apiserver, kubectl and etcd)
 # Prints nothing but errors; `test/tools/build.sh --print-dir` prints the
 # folder that holds the links to every built binary (bin/testbin).
@@ -30,6 +30,25 @@ kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$kube_version \
  -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
  -X k8s.io/component-base/version.gitTreeState=clean"
 
+# Helm 3 and Helm 4, each from its own tools module (helm3/, helm4/), for the
+# chart tests: the chart must install with both. The ldflags are those of
+# Helm's own Makefile: without them `helm version` says v3.x-dev/v4.x-dev and
+# Helm 3 assumes an older default Kubernetes version than the one its
+# client-go was built for (Helm 4 reads it from its build info).
+helm_ldflags() { # major module-dir
+  local major=$1 dir=$2 version client_go
+  version=$(modver "$dir" "helm.sh/helm/v$major")
+  client_go=$(modver "$dir" k8s.io/client-go)
+  local flags="-s -w -X helm.sh/helm/v$major/internal/version.version=$version -X helm.sh/helm/v$major/internal/version.gitTreeState=clean"
+  if [[ $major == 3 ]]; then
+    local k8s_minor
+    k8s_minor=$(echo "$client_go" | cut -d. -f2)
+    flags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+    flags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
+  fi
+  echo "$flags"
+}
+
 build() { # name module-dir package version ldflags
   local name=$1 dir=$2 pkg=$3 version=$4 ldflags=$5
   local dest="$out/$name-$version"
@@ -43,6 +62,27 @@ build() { # name module-dir package version ldflags
   ln -sfn "$dest/$name" "$links/$name"
 }
 
+# kwok, from its tools module (kwok/), runs the simulated cluster's fake
+# Nodes and Pods; it refuses to start without stage configs, which its
+# module ships as YAML: copy the node (fast, heartbeat) and pod (fast) stages
+# next to the binary and link them as bin/testbin/kwok-stages.
+kwok_stages() {
+  local version src dest
+  version=$(modver "$tools/kwok" sigs.k8s.io/kwok)
+  src=$(cd "$tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
+  dest="$out/kwok-$version/stages"
+  if [[ ! -d "$dest" ]]; then
+    mkdir -p "$dest.tmp"
+    for stage in node/fast node/heartbeat pod/fast; do
+      for f in "$src/$stage"/*.yaml; do
+        [[ $(basename "$f") == kustomization.yaml ]] || cp "$f" "$dest.tmp/${stage//\//-}-$(basename "$f")"
+      done
+    done
+    rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  fi
+  ln -sfn "$dest" "$links/kwok-stages"
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(apiserver kubectl etcd)
 for t in "${targets[@]}"; do
@@ -52,6 +92,12 @@ for t in "${targets[@]}"; do
     controller-manager) build kube-controller-manager "$tools/kube" k8s.io/kubernetes/cmd/kube-controller-manager "$kube_version" "$kube_ldflags" ;;
     scheduler) build kube-scheduler "$tools/kube" k8s.io/kubernetes/cmd/kube-scheduler "$kube_version" "$kube_ldflags" ;;
     etcd) build etcd "$tools/etcd" go.etcd.io/etcd/server/v3 "$etcd_version" "-s -w" ;;
+    kwok)
+      build kwok "$tools/kwok" sigs.k8s.io/kwok/cmd/kwok "$(modver "$tools/kwok" sigs.k8s.io/kwok)" \
+        "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$(modver "$tools/kwok" sigs.k8s.io/kwok | sed 's/^v//')"
+      kwok_stages ;;
+    helm3) build helm3 "$tools/helm3" helm.sh/helm/v3/cmd/helm "$(modver "$tools/helm3" helm.sh/helm/v3)" "$(helm_ldflags 3 "$tools/helm3")" ;;
+    helm4) build helm4 "$tools/helm4" helm.sh/helm/v4/cmd/helm "$(modver "$tools/helm4" helm.sh/helm/v4)" "$(helm_ldflags 4 "$tools/helm4")" ;;
     *) echo "unknown binary $t" >&2; exit 2 ;;
   esac
 done

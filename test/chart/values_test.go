@@ -1,0 +1,87 @@
+package chart
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+func TestOptionalValuesRenderWhatTheySay(t *testing.T) {
+	bin := requireHelms(t)["helm4"]
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	tests := []struct {
+		name   string
+		values values
+		check  func(t *testing.T, objs objects)
+	}{
+		{"a ServiceMonitor scrapes the Service's metrics port", values{"metrics": values{"serviceMonitor": values{"enabled": true, "labels": values{"release": "prom"}}}},
+			func(t *testing.T, objs objects) {
+				sm := objs.get(t, "ServiceMonitor/podgate")
+				endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				if len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != "metrics" {
+					t.Errorf("endpoints %v, want the metrics port", endpoints)
+				}
+				if sm.GetLabels()["release"] != "prom" {
+					t.Errorf("labels %v lack release=prom", sm.GetLabels())
+				}
+				var svc corev1.Service
+				into(t, objs.get(t, "Service/podgate"), &svc)
+				if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" }) {
+					t.Error("the Service has no metrics port")
+				}
+			}},
+		{"no ServiceMonitor by default", nil, func(t *testing.T, objs objects) {
+			if objs["ServiceMonitor/podgate"] != nil {
+				t.Error("ServiceMonitor rendered though not enabled")
+			}
+		}},
+		{"extra excluded namespaces reach the namespaceSelector and the config", values{"excludedNamespaces": []string{"legacy"}},
+			func(t *testing.T, objs objects) {
+				m, _ := webhookConfigurations(t, objs)
+				if !slices.Contains(m.Webhooks[0].NamespaceSelector.MatchExpressions[0].Values, "legacy") {
+					t.Errorf("namespaceSelector %+v does not exclude legacy", m.Webhooks[0].NamespaceSelector)
+				}
+				if cfg := str(t, objs.get(t, "ConfigMap/podgate-config"), "data", "config.yaml"); !strings.Contains(cfg, "- legacy") {
+					t.Errorf("config.yaml does not exclude legacy:\n%s", cfg)
+				}
+			}},
+		{"extra matchConditions follow the chart's own", values{"webhook": values{"extraMatchConditions": []values{{"name": "not-ci", "expression": "request.userInfo.username != 'ci'"}}}},
+			func(t *testing.T, objs objects) {
+				_, v := webhookConfigurations(t, objs)
+				if mc := v.Webhooks[0].MatchConditions; len(mc) != 2 || mc[1].Name != "not-ci" {
+					t.Errorf("matchConditions %+v, want skip-controlled-pods then not-ci", mc)
+				}
+			}},
+		{"a digest pins the image instead of the tag", values{"image": values{"digest": digest}},
+			func(t *testing.T, objs objects) {
+				var d appsv1.Deployment
+				into(t, objs.get(t, "Deployment/podgate"), &d)
+				if got := d.Spec.Template.Spec.Containers[0].Image; got != "ghcr.io/podgate/podgate@"+digest {
+					t.Errorf("image %s, want the digest", got)
+				}
+			}},
+		{"a URL replaces the Service in both clientConfigs", values{"webhook": values{"url": "https://127.0.0.1:9443/"}},
+			func(t *testing.T, objs objects) {
+				m, v := webhookConfigurations(t, objs)
+				for _, cc := range []admissionregistrationv1.WebhookClientConfig{m.Webhooks[0].ClientConfig, v.Webhooks[0].ClientConfig} {
+					if cc.Service != nil || cc.URL == nil || !strings.HasPrefix(*cc.URL, "https://127.0.0.1:9443/") || strings.Contains(*cc.URL, "//mutate") {
+						t.Errorf("clientConfig %+v, want url https://127.0.0.1:9443/<path>", cc)
+					}
+				}
+			}},
+		{"the PodDisruptionBudget can be left out", values{"podDisruptionBudget": values{"enabled": false}},
+			func(t *testing.T, objs objects) {
+				if objs["PodDisruptionBudget/podgate"] != nil {
+					t.Error("PodDisruptionBudget rendered though disabled")
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, decode(t, render(t, bin, tt.values))) })
+	}
+}

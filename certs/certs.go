@@ -39,8 +39,10 @@ const (
 	clockSkew = 5 * time.Minute
 )
 
-// CA is a self-signed certificate authority. Its private key lives only in
-// memory: nothing in this package writes it out.
+// CA is a self-signed certificate authority. WriteDir never writes its
+// private key (a webhook's cert dir needs only ca.crt); the self-managed
+// TLS mode keeps it in the webhook's own Secret (see Rotator), the one
+// place replicas can share it.
 type CA struct {
 	// CertPEM is the CA certificate, PEM encoded: the caBundle of a webhook
 	// configuration and the ca.crt file.

@@ -25,6 +25,7 @@ type evalOptions struct {
 	config    string
 	nodes     string
 	old       string
+	operation string
 	namespace string
 	output    string
 }
@@ -48,7 +49,8 @@ admitted, 1 when one is denied, 2 for bad input.`,
 	f.StringVar(&o.policyDir, "policy-dir", "", "directory of custom policies, loaded next to the built-in ones")
 	f.StringVar(&o.config, "config", "", "podgate config file (data.podgate.config)")
 	f.StringVar(&o.nodes, "nodes", "", "the cluster's Nodes, as `kubectl get nodes -o yaml` prints them")
-	f.StringVar(&o.old, "old", "", "the objects as they are now: evaluate an UPDATE instead of a CREATE (matched by kind, namespace and name)")
+	f.StringVar(&o.operation, "operation", "", "CREATE or UPDATE (default: UPDATE with --old, else CREATE)")
+	f.StringVar(&o.old, "old", "", "the objects as they are now, for an UPDATE (matched by kind, namespace and name)")
 	f.StringVar(&o.namespace, "namespace", "default", "namespace of objects that name none")
 	f.StringVarP(&o.output, "output", "o", "text", "text, json or yaml")
 	_ = cmd.MarkFlagRequired("filename")
@@ -58,6 +60,15 @@ admitted, 1 when one is denied, 2 for bad input.`,
 func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	if o.output != "text" && o.output != "json" && o.output != "yaml" {
 		return badInput("--output %q: want text, json or yaml", o.output)
+	}
+	switch {
+	case o.operation == "" || o.operation == "CREATE" && o.old == "" || o.operation == "UPDATE" && o.old != "":
+	case o.operation == "UPDATE":
+		return badInput("--operation UPDATE needs --old: the objects as they are now")
+	case o.operation == "CREATE":
+		return badInput("--old is for --operation UPDATE")
+	default:
+		return badInput("--operation %q: want CREATE or UPDATE", o.operation)
 	}
 	eng, err := loadEngine(ctx, o.policyDir, o.config, o.nodes)
 	if err != nil {
@@ -79,7 +90,11 @@ func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout io.Writer
 	decisions := make([]decision, 0, len(docs))
 	denied := 0
 	for _, doc := range docs {
-		dec, err := d.decide(ctx, doc, olds[key(doc, o.namespace)])
+		old := olds[key(doc, o.namespace)]
+		if o.old != "" && old == nil {
+			return badInput("%s: %s is not in --old %s: an UPDATE needs the object as it is now", doc.where(), key(doc, o.namespace), o.old)
+		}
+		dec, err := d.decide(ctx, doc, old)
 		if err != nil {
 			return err
 		}

@@ -139,9 +139,25 @@ spec:
 	if code, out, _ := podgate(t, "", "eval", "-f", cur); code != exitFailed || !strings.Contains(out, "deny   [rollout/revision-history]") {
 		t.Fatalf("CREATE must deny: exit %d\n%s", code, out)
 	}
-	code, out, _ := podgate(t, "", "eval", "-f", cur, "--old", old)
+	code, out, _ := podgate(t, "", "eval", "-f", cur, "--operation", "UPDATE", "--old", old)
 	if code != exitOK || !strings.Contains(out, "warn   [rollout/revision-history]") || !strings.Contains(out, "already so before this update") {
 		t.Fatalf("scaling an object that already broke the rule is warned: exit %d\n%s", code, out)
+	}
+}
+
+func TestEvalOperationFlagIsChecked(t *testing.T) {
+	f := repo("examples", "nginx-deployment.yaml")
+	for name, args := range map[string][]string{
+		"UPDATE without --old":            {"--operation", "UPDATE"},
+		"CREATE with --old":               {"--operation", "CREATE", "--old", f},
+		"an operation podgate never sees": {"--operation", "DELETE"},
+		"an object missing from --old":    {"--old", repo("examples", "redis-pod.yaml")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code, _, errOut := podgate(t, "", append([]string{"eval", "-f", f}, args...)...); code != exitBadArgs || errOut == "" {
+				t.Fatalf("exit %d %q, want 2 with a reason", code, errOut)
+			}
+		})
 	}
 }
 

@@ -23,8 +23,8 @@ build: ## Build the webhook and the certs command into bin/.
 	$(GO) build -trimpath -o bin/certs ./cmd/certs
 
 .PHONY: testbin
-testbin: ## Build kube-apiserver, kubectl and etcd from pinned modules (cached in bin/).
-	$(TESTBIN)
+testbin: ## Build kube-apiserver, kubectl, etcd, kube-controller-manager, kube-scheduler and kwok from pinned modules (cached in bin/).
+	$(TESTBIN) apiserver kubectl etcd controller-manager scheduler kwok
 
 .PHONY: helm
 helm: ## Build Helm 3 and Helm 4 from pinned modules for the chart tests (cached in bin/).
@@ -44,9 +44,26 @@ test-short: ## Unit tests only (no API server).
 # SIGTERM and would leave the demo, and the cluster it started, running: this
 # way make hands a SIGTERM straight to the demo, which stops the cluster.
 .PHONY: demo
-demo: testbin ## Start a local control plane with podgate and apply each example (KEEP=1 leaves it running).
+demo: testbin ## Tell the source notes' story on a simulated cluster with podgate (KEEP=1 leaves it running).
 	$(GO) build -o bin/demo ./test/demo
 	KEEP="$(KEEP)" bin/demo
+
+# The simulated cluster alone: the demo's cluster, kept running, without
+# the story.
+.PHONY: cluster
+cluster: testbin ## Start a simulated cluster (controllers, scheduler, kwok Nodes) with podgate, and keep it running.
+	$(GO) build -o bin/demo ./test/demo
+	KEEP=1 STORY=0 bin/demo
+
+# Each fuzz target for FUZZTIME; `make test` runs their seed corpora only.
+FUZZTIME ?= 1m
+FUZZ_TARGETS := ./cmd/webhook:FuzzAdmissionHTTP ./engine:FuzzConfig ./engine:FuzzRequestObject ./policies:FuzzScaledMatchesKubernetes
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 1m).
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) || exit 1; done
 
 .PHONY: lint
 lint: ## gofmt, go vet, opa fmt and opa check --strict.
@@ -75,4 +92,5 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README
 	cd test/tools/etcd && $(GO) mod tidy -diff
 	cd test/tools/helm3 && $(GO) mod tidy -diff
 	cd test/tools/helm4 && $(GO) mod tidy -diff
+	cd test/tools/kwok && $(GO) mod tidy -diff
 	$(GO) run ./test/chart/readme -check charts/podgate

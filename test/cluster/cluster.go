@@ -8,7 +8,12 @@
 //   - optionally the webhook binary built from ./cmd/webhook, serving with
 //     certificates from the certs package and registered as the
 //     MutatingWebhookConfiguration and ValidatingWebhookConfiguration
-//     "podgate", checked to be called by the API server before Start returns.
+//     "podgate", checked to be called by the API server before Start returns;
+//   - optionally (Options.Simulated) a whole simulated cluster:
+//     kube-controller-manager and kube-scheduler from the same pinned
+//     k8s.io/kubernetes, and kwok (sigs.k8s.io/kwok) keeping the Nodes Ready
+//     and marking the Pods bound to them Running and Ready, so Deployments
+//     roll and Pods are scheduled for real.
 //
 // Start brings it all up and Stop takes it all down, scratch dir included.
 // Nothing outlives the process that called Start, even when it never calls
@@ -29,6 +34,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +68,13 @@ type Options struct {
 	// Config and PolicyDir, when set, are passed to the webhook as --config
 	// and --policy-dir.
 	Config, PolicyDir string
+	// Simulated also runs kube-controller-manager, kube-scheduler and kwok
+	// (see startControllers); the Nodes are then kwok's and Ready, and the
+	// API server runs the admission plugins it runs in a real cluster.
+	Simulated bool
+	// NoNodes leaves out the four Nodes of Nodes(), for a caller that
+	// creates its own with CreateNodes.
+	NoNodes bool
 	// Log receives progress ("cluster up in 3.1s"), build notices and,
 	// when Start fails, the end of every log; nil means os.Stderr, so a
 	// failed start is never silent.
@@ -80,6 +93,8 @@ type Cluster struct {
 	kubeconfig string        // admin kubeconfig file
 	kubectl    string        // kubectl binary
 	webhook    *webhook      // nil without Options.Webhook
+	simulated  bool          // Options.Simulated
+	procs      []*process    // controller-manager, scheduler, kwok
 	reaper     *reaper
 	logs       []*os.File // control plane logs, closed by Stop
 	stopOnce   sync.Once
@@ -129,7 +144,12 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 	if err := c.reaper.removeDir(c.dir); err != nil {
 		return err
 	}
-	if err := BuildTestBinaries(ctx, c.root, c.log); err != nil {
+	c.simulated = o.Simulated
+	var extra []string
+	if o.Simulated {
+		extra = simulatedBinaries
+	}
+	if err := BuildTestBinaries(ctx, c.root, c.log, extra...); err != nil {
 		return err
 	}
 	var binary string
@@ -144,8 +164,15 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 	if err := c.startControlPlane(ctx); err != nil {
 		return err
 	}
-	if err := createNodes(ctx, c.client); err != nil {
-		return err
+	if o.Simulated {
+		if err := c.startControllers(ctx); err != nil {
+			return err
+		}
+	}
+	if !o.NoNodes {
+		if err := c.CreateNodes(ctx, Nodes()); err != nil {
+			return err
+		}
 	}
 	if o.Webhook {
 		if err := c.startWebhook(ctx, binary, o); err != nil {
@@ -163,6 +190,9 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
+		for _, p := range slices.Backward(c.procs) {
+			errs = append(errs, p.stop())
+		}
 		if c.webhook != nil {
 			errs = append(errs, c.webhook.stop(c.log))
 		}

@@ -8,12 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -32,12 +30,17 @@ const (
 )
 
 // BuildTestBinaries runs test/tools/build.sh, which builds kube-apiserver,
-// kubectl and etcd into bin/testbin at the pinned versions. It builds only
+// kubectl and etcd, and the extra build.sh targets (controller-manager,
+// scheduler, kwok), into bin/testbin at the pinned versions. It builds only
 // what is missing (about 7 minutes for kube-apiserver on a cold machine) and
 // otherwise returns at once, so running it every time keeps the binaries in
 // step with the pins. Its "building ..." notices go to log.
-func BuildTestBinaries(ctx context.Context, root string, log io.Writer) error {
-	cmd := groupCommand(ctx, "bash", filepath.Join(root, "test", "tools", "build.sh"))
+func BuildTestBinaries(ctx context.Context, root string, log io.Writer, extra ...string) error {
+	args := []string{filepath.Join(root, "test", "tools", "build.sh")}
+	if len(extra) > 0 {
+		args = append(args, append([]string{"apiserver", "kubectl", "etcd"}, extra...)...)
+	}
+	cmd := groupCommand(ctx, "bash", args...)
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
@@ -95,7 +98,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		ControlPlaneStartTimeout: controlPlaneTimeout,
 		ControlPlaneStopTimeout:  controlPlaneStopTimeout,
 	}
-	configureAPIServer(c.env.ControlPlane.GetAPIServer().Configure())
+	configureAPIServer(c.env.ControlPlane.GetAPIServer().Configure(), c.simulated)
 	_, startErr := c.env.Start() // takes no context: ctx is checked after
 	// Hand the reaper what envtest started even when Start failed half way.
 	if err := c.reaper.adoptChildren(); err != nil {
@@ -127,9 +130,16 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 // node.kubernetes.io/not-ready:NoSchedule until a node lifecycle controller,
 // seeing a kubelet report Ready, removes the taint. The Nodes here have no
 // kubelet, and should look like the Ready nodes of a running cluster.
-func configureAPIServer(args *envtest.Arguments) {
+//
+// A simulated cluster has both controllers (and kwok reporting Ready), so
+// there every default admission plugin is on, as in a real cluster.
+func configureAPIServer(args *envtest.Arguments, simulated bool) {
 	args.Set("advertise-address", "127.0.0.1")
 	args.Set("endpoint-reconciler-type", "none")
+	if simulated {
+		args.Disable("disable-admission-plugins")
+		return
+	}
 	args.Set("disable-admission-plugins", "ServiceAccount,TaintNodesByCondition")
 }
 
@@ -170,8 +180,9 @@ func (c *Cluster) writeAdminKubeconfig() error {
 // policies that read the inventory (tolerations, rollout): a control plane
 // tainted node-role.kubernetes.io/control-plane:NoSchedule, a plain worker,
 // a GPU worker tainted dedicated=gpu:NoSchedule and a cordoned worker. Only
-// the objects: no kubelet runs, so their status stays empty; and they carry
-// no node.kubernetes.io/not-ready taint (see configureAPIServer).
+// the objects: no kubelet runs, so their status stays empty (kwok fills it
+// in a simulated cluster); and they carry no node.kubernetes.io/not-ready
+// taint (see configureAPIServer).
 func Nodes() []*corev1.Node {
 	node := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
@@ -192,20 +203,4 @@ func Nodes() []*corev1.Node {
 			corev1.Taint{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}),
 		cordoned,
 	}
-}
-
-// createNodes creates Nodes and checks the API server stored their taints
-// as given: an admission plugin that adds one would change what every
-// tolerations decision means.
-func createNodes(ctx context.Context, c client.Client) error {
-	for _, n := range Nodes() {
-		want := slices.Clone(n.Spec.Taints)
-		if err := c.Create(ctx, n); err != nil {
-			return fmt.Errorf("create node %s: %w", n.Name, err)
-		}
-		if !equality.Semantic.DeepEqual(n.Spec.Taints, want) {
-			return fmt.Errorf("create node %s: stored taints %v, want %v", n.Name, n.Spec.Taints, want)
-		}
-	}
-	return nil
 }

@@ -14,6 +14,7 @@
 //	KEEP=1  leave the control plane and the webhook running after the
 //	        steps, print the `export KUBECONFIG=...` line to use them, and
 //	        stop them on SIGINT or SIGTERM
+//	STORY=0 start the cluster but tell no story (`make cluster`, with KEEP=1)
 //
 // Output is plain text, for a terminal and a CI log alike.
 package main
@@ -30,9 +31,10 @@ import (
 
 // options is everything the demo takes; main fills it from the environment.
 type options struct {
-	root string    // repository root; empty: found from the working directory
-	keep bool      // leave the cluster running until SIGINT or SIGTERM
-	out  io.Writer // the story
+	root  string    // repository root; empty: found from the working directory
+	keep  bool      // leave the cluster running until SIGINT or SIGTERM
+	story bool      // run the steps (STORY, default true)
+	out   io.Writer // the story
 }
 
 func main() {
@@ -48,15 +50,17 @@ func main() {
 	}
 }
 
-// optionsFromEnv reads KEEP (1, true, 0, false, or unset).
+// optionsFromEnv reads KEEP and STORY (1, true, 0, false, or unset).
 func optionsFromEnv(getenv func(string) string) (options, error) {
-	o := options{out: os.Stdout}
-	if v := getenv("KEEP"); v != "" {
-		keep, err := strconv.ParseBool(v)
-		if err != nil {
-			return o, fmt.Errorf("KEEP=%q: want 1 or 0", v)
+	o := options{out: os.Stdout, story: true}
+	for name, dst := range map[string]*bool{"KEEP": &o.keep, "STORY": &o.story} {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return o, fmt.Errorf("%s=%q: want 1 or 0", name, v)
+			}
+			*dst = b
 		}
-		o.keep = keep
 	}
 	return o, nil
 }

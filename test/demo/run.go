@@ -21,12 +21,15 @@ const kubectlTimeout = time.Minute
 // running until ctx is cancelled, and stops it. Its error says which steps
 // contradicted their heading.
 func run(ctx context.Context, o options) error {
-	heading(o.out, "Start etcd and kube-apiserver on 127.0.0.1, four Nodes, and the podgate webhook with a certificate from its own CA")
-	c, err := cluster.Start(ctx, cluster.Options{Root: o.root, Webhook: true, Log: o.out})
+	heading(o.out, "Start a simulated cluster on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok running four fake Nodes) and the podgate webhook with a certificate from its own CA")
+	c, err := cluster.Start(ctx, cluster.Options{Root: o.root, Webhook: true, Simulated: true, Log: o.out})
 	if err != nil {
 		return err
 	}
-	storyErr := tell(ctx, c, o.out, story())
+	var storyErr error
+	if o.story {
+		storyErr = tell(ctx, c, o.out, story())
+	}
 	if storyErr != nil && ctx.Err() == nil {
 		// What podgate logged is what explains a contradiction.
 		c.WriteLogTails(os.Stderr, false)
@@ -34,7 +37,7 @@ func run(ctx context.Context, o options) error {
 	if o.keep && ctx.Err() == nil {
 		keepRunning(ctx, c, o.out)
 	}
-	heading(o.out, "Stop the webhook, kube-apiserver and etcd")
+	heading(o.out, "Stop kwok, the scheduler, the controller-manager, the webhook, kube-apiserver and etcd")
 	stopped := time.Now()
 	if err := c.Stop(); err != nil {
 		return errors.Join(storyErr, fmt.Errorf("stop: %w", err))
@@ -98,7 +101,7 @@ func runStep(ctx context.Context, c *cluster.Cluster, out io.Writer, s step) (st
 
 // keepRunning says how to reach the cluster and waits for ctx to end.
 func keepRunning(ctx context.Context, c *cluster.Cluster, out io.Writer) {
-	heading(out, "KEEP=1: etcd, kube-apiserver and podgate keep running. To use them from another shell:")
+	heading(out, "KEEP=1: the simulated cluster and podgate keep running. To use them from another shell:")
 	fmt.Fprintf(out, "export KUBECONFIG=%s\n", shellQuote(c.Kubeconfig()))
 	fmt.Fprintf(out, "export PATH=%s:\"$PATH\"   # the pinned kubectl, if you have none\n", shellQuote(filepath.Dir(c.KubectlPath())))
 	fmt.Fprintf(out, "The webhook logs to %s; its metrics are at %s.\n", c.WebhookLogPath(), c.MetricsURL())

@@ -14,10 +14,10 @@ func story() []step {
 
 func nodeSteps() []step {
 	return []step{{
-		heading: "Four Nodes: a control plane, a plain worker, a GPU worker and a cordoned one (no kubelet runs: their status is Unknown)",
+		heading: "Four Nodes, run by kwok and kept Ready: a control plane, a plain worker, a GPU worker and a cordoned one",
 		args:    []string{"get", "nodes"},
 		want:    shown,
-		says:    []string{"control-plane", "worker-1", "worker-2", "worker-3", "SchedulingDisabled"},
+		says:    []string{"control-plane", "worker-1", "worker-2", "worker-3", "Ready,SchedulingDisabled"},
 	}, {
 		heading: "Their taints and whether they take new pods: what podgate's tolerations policy reads",
 		args: []string{"get", "nodes", "-o",
@@ -33,10 +33,13 @@ func nodeSteps() []step {
 	}}
 }
 
+// probesPath prints each container's image and probes.
+const probesPath = `{range .spec.template.spec.containers[*]}container {.name}: image {.image}{"\n"}` +
+	`  readinessProbe: {.readinessProbe}{"\n"}  livenessProbe:  {.livenessProbe}{"\n"}  startupProbe:   {.startupProbe}{"\n"}{end}`
+
 func nginxSteps() []step {
-	const probes = `{range .spec.template.spec.containers[*]}container {.name}: image {.image}{"\n"}` +
-		`  readinessProbe: {.readinessProbe}{"\n"}  livenessProbe:  {.livenessProbe}{"\n"}  startupProbe:   {.startupProbe}{"\n"}{end}`
-	return []step{{
+	const probes = probesPath
+	return append([]step{{
 		heading: "The source notes' nginx Deployment has no probes: podgate admits it and injects readiness, liveness and startup probes",
 		args:    []string{"apply", "-f", "examples/nginx-deployment.yaml"},
 		want:    admitted,
@@ -52,16 +55,49 @@ func nginxSteps() []step {
 		args:    []string{"get", "deployment", "nginx-deployment", "-o", "jsonpath=" + probes},
 		want:    shown,
 		says:    []string{"image nginx:1.14.2", `readinessProbe: {`, `livenessProbe:  {`, `startupProbe:   {`, `"tcpSocket":{"port":80}`},
+	}}, rolloutSteps()...)
+}
+
+// rolloutSteps are the source notes' rolling update and rollback, run for
+// real by the controller-manager, the scheduler and kwok.
+func rolloutSteps() []step {
+	status := step{
+		heading: "The Deployment controller rolls it out: kubectl rollout status waits until every replica is updated and available",
+		args:    []string{"rollout", "status", "deployment/nginx-deployment", "--timeout=50s"},
+		want:    shown,
+		says:    []string{`deployment "nginx-deployment" successfully rolled out`},
+	}
+	return []step{status, {
+		heading: "The scheduler put its Pods on worker-1, the one worker that is neither tainted nor cordoned; kwok runs them",
+		args:    []string{"get", "pods", "-l", "app=nginx", "-o", "wide"},
+		want:    shown,
+		says:    []string{"Running", "worker-1"},
+		lacks:   []string{"worker-2", "worker-3", "control-plane"},
 	}, {
 		heading: "Rolling out a new image is an UPDATE: podgate admits it",
 		args:    []string{"set", "image", "deployment/nginx-deployment", "nginx=nginx:1.16.1"},
 		want:    admitted,
 		says:    []string{"deployment.apps/nginx-deployment image updated"},
-	}, {
+	}, status, {
 		heading: "The stored Deployment now runs nginx:1.16.1, and keeps its probes",
-		args:    []string{"get", "deployment", "nginx-deployment", "-o", "jsonpath=" + probes},
+		args:    []string{"get", "deployment", "nginx-deployment", "-o", "jsonpath=" + probesPath},
 		want:    shown,
 		says:    []string{"image nginx:1.16.1", `readinessProbe: {`, `livenessProbe:  {`, `"tcpSocket":{"port":80}`},
+	}, {
+		heading: "podgate's revision-history rule kept the history: there is a revision to roll back to",
+		args:    []string{"rollout", "history", "deployment/nginx-deployment"},
+		want:    shown,
+		says:    []string{"REVISION", "1 ", "2 "},
+	}, {
+		heading: "Roll back to the previous revision",
+		args:    []string{"rollout", "undo", "deployment/nginx-deployment"},
+		want:    admitted,
+		says:    []string{"deployment.apps/nginx-deployment rolled back"},
+	}, status, {
+		heading: "Back on nginx:1.14.2, every replica Running on worker-1",
+		args:    []string{"get", "pods", "-l", "app=nginx", "-o", "custom-columns=NAME:.metadata.name,IMAGE:.spec.containers[0].image,STATUS:.status.phase,NODE:.spec.nodeName"},
+		want:    shown,
+		says:    []string{"nginx:1.14.2", "Running", "worker-1"},
 	}}
 }
 

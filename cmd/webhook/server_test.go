@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/podgate/podgate/certs"
+	"github.com/podgate/podgate/internal/testenv"
+)
+
+// serve starts the webhook server as run() configures it, on loopback with
+// a fresh certificate, and returns its address and a client trusting it.
+func serve(t *testing.T) (string, *x509.CertPool) {
+	t.Helper()
+	ca, err := certs.NewCA("test", 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Issue([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := certs.WriteDir(dir, ca, pair); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	o := NewOptions()
+	o.Port, o.CertDir = port, dir
+	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: []func(*tls.Config){o.tlsConfig}})
+	registerHandlers(srv, testenv.Engine(t, ""), o, logr.Discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool}); err == nil {
+			c.Close()
+			return addr, pool
+		} else if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTLSBelow12IsRefusedAndHTTP2IsOffByDefault(t *testing.T) {
+	addr, pool := serve(t)
+	if _, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
+		t.Fatal("a TLS 1.1 handshake succeeded")
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p == "h2" {
+		t.Fatalf("negotiated %q; HTTP/2 must be off unless --enable-http2", p)
+	}
+}
+
+func TestRealServerAnswersBadInput(t *testing.T) {
+	addr, pool := serve(t)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	v1beta1 := strings.Replace(review, "admission.k8s.io/v1", "admission.k8s.io/v1beta1", 1)
+	for name, tc := range map[string]struct {
+		path, body, contentType string
+		status                  int
+		want                    string
+	}{
+		"a v1 review is answered as v1":                     {"/validate", review, "application/json", 200, `"apiVersion":"admission.k8s.io/v1"`},
+		"a v1beta1 review is answered as v1beta1":           {"/validate", v1beta1, "application/json", 200, `"apiVersion":"admission.k8s.io/v1beta1"`},
+		"8 MiB, over the 7 MiB an API server sends, is 413": {"/mutate", `{"x":"` + strings.Repeat("a", 8<<20) + `"}`, "application/json", 413, "too large"},
+		"deeply nested JSON is 400":                         {"/mutate", strings.Repeat("[", 100000), "application/json", 400, "max depth"},
+		"a form post is 400":                                {"/validate", "a=b", "application/x-www-form-urlencoded", 400, "contentType"},
+		"an unknown path is 404":                            {"/admit", review, "application/json", 404, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, err := client.Post("https://"+addr+tc.path, tc.contentType, bytes.NewBufferString(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var buf bytes.Buffer
+			_, _ = buf.ReadFrom(resp.Body)
+			if resp.StatusCode != tc.status || !strings.Contains(buf.String(), tc.want) {
+				t.Fatalf("got %d %.300s, want %d with %q", resp.StatusCode, buf.String(), tc.status, tc.want)
+			}
+			if tc.status != 404 && !json.Valid(buf.Bytes()) {
+				t.Fatalf("answer is not JSON: %.300s", buf.String())
+			}
+		})
+	}
+}

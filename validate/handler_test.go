@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/podgate/podgate/engine"
 	"github.com/podgate/podgate/internal/testenv"
+	"github.com/podgate/podgate/policies"
 )
 
 var ruleRef = regexp.MustCompile(`^\[([a-z0-9-]+)/([a-z0-9-]+)\] `)
@@ -177,4 +179,36 @@ func TestConfigCanTurnARuleIntoDryRun(t *testing.T) {
 	if got := resp.AuditAnnotations["rollout.revision-history"]; !strings.HasPrefix(got, "[rollout/revision-history] Deployment default/web: ") {
 		t.Fatalf("want an audit annotation, got %q", resp.AuditAnnotations)
 	}
+}
+
+const slowPolicy = `# METADATA
+# title: Slow
+# description: A policy that takes far longer than any webhook timeout.
+# custom:
+#   enforcement: deny
+#   rules:
+#     slow: {enforcement: deny, summary: never finishes in time}
+package podgate.policies.slow
+
+violation contains {"rule": "slow", "msg": "slow; fix"} if {
+	count([x | some x in numbers.range(1, 100000000); x % 7 == 0]) < 0
+}
+`
+
+func TestEvaluationPastItsDeadlineIsA500NotAnAllow(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "slow.rego"), []byte(slowPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New()
+	if err := eng.Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Engine: eng, Log: logr.Discard(), EvalTimeout: 100 * time.Millisecond}
+	start := time.Now()
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	if resp.Allowed || resp.Result.Code != http.StatusInternalServerError || !strings.Contains(resp.Result.Message, "podgate could not evaluate its policies") {
+		t.Fatalf("want a 500 with a reason, got allowed=%v %+v", resp.Allowed, resp.Result)
+	}
+	t.Logf("answered after %v: %s", time.Since(start), resp.Result.Message)
 }

@@ -14,10 +14,14 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/podgate/podgate/engine"
 	"github.com/podgate/podgate/metrics"
@@ -152,4 +156,37 @@ func (inv *Inventory) ReadyCheck(*http.Request) error {
 		return errors.New("node inventory has not synced yet")
 	}
 	return nil
+}
+
+// RESTMapper is the manager's MapperProvider: it knows Nodes without asking
+// the API server, so the webhook starts while the API server is unreachable
+// (it stays unready until the inventory syncs, instead of exiting into a
+// crash loop); every other kind is discovered lazily as usual.
+func RESTMapper(c *rest.Config, hc *http.Client) (meta.RESTMapper, error) {
+	dynamic, err := apiutil.NewDynamicRESTMapper(c, hc)
+	if err != nil {
+		return nil, err
+	}
+	static := meta.NewDefaultRESTMapper(nil)
+	static.Add(corev1.SchemeGroupVersion.WithKind("Node"), meta.RESTScopeRoot)
+	return staticFirst{RESTMapper: dynamic, static: static}, nil
+}
+
+type staticFirst struct {
+	meta.RESTMapper
+	static meta.RESTMapper
+}
+
+func (m staticFirst) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	if r, err := m.static.RESTMapping(gk, versions...); err == nil {
+		return r, nil
+	}
+	return m.RESTMapper.RESTMapping(gk, versions...)
+}
+
+func (m staticFirst) RESTMappings(gk schema.GroupKind, versions ...string) ([]*meta.RESTMapping, error) {
+	if r, err := m.static.RESTMappings(gk, versions...); err == nil {
+		return r, nil
+	}
+	return m.RESTMapper.RESTMappings(gk, versions...)
 }

@@ -66,7 +66,8 @@ func run(ctx context.Context, o Options) error {
 			CertDir: o.CertDir,
 			TLSOpts: []func(*tls.Config){o.tlsConfig},
 		}),
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: inventory.CacheOptions()}},
+		Cache:          cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: inventory.CacheOptions()}},
+		MapperProvider: inventory.RESTMapper,
 	})
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podgate/podgate/certs"
+)
+
+func freeAddr(t *testing.T) (string, int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	return "127.0.0.1:" + strconv.Itoa(port), port
+}
+
+// An API server that cannot be reached when the webhook starts must leave
+// it running and unready, not exiting into a crash loop.
+func TestUnreachableAPIServerAtStartKeepsTheWebhookUpButUnready(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	_, deadPort := freeAddr(t) // nothing listens there
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:`+strconv.Itoa(deadPort)+`"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+	ca, _ := certs.NewCA("test", 2*time.Hour)
+	pair, _ := ca.Issue([]string{"localhost"}, nil, time.Hour)
+	if err := certs.WriteDir(dir, ca, pair); err != nil {
+		t.Fatal(err)
+	}
+	o := NewOptions()
+	_, o.Port = freeAddr(t)
+	o.CertDir = dir
+	o.MetricsAddr, _ = freeAddr(t)
+	o.ProbeAddr, _ = freeAddr(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o) }()
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(body, "[-]inventory failed"); {
+		select {
+		case err := <-done:
+			t.Fatalf("the webhook exited while the API server is unreachable: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never reported the unsynced inventory; last answer %q", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if resp, err := http.Get("http://" + o.ProbeAddr + "/readyz?verbose"); err == nil {
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Fatalf("ready without an inventory:\n%s", raw)
+			}
+			body = string(raw)
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("the webhook did not stop after its context ended")
+	}
+}

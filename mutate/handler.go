@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -38,6 +39,8 @@ const Annotation = "podgate.dev/mutations"
 //	  UPDATE with an unchanged pod template    200, allowed, no patch
 //	no mutation                                200, allowed, no patch
 //	mutations                                  200, allowed, JSONPatch by diff
+//	                                           (of the object and its
+//	                                           mutated copy, see diff)
 //	evaluation or patch failure                500, allowed: false, the reason
 //	                                           (never a silent allow; the
 //	                                           failurePolicy decides)
@@ -76,8 +79,11 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		}
 	}
 	if h.EvalTimeout > 0 {
+		// The request's context ends when the server shuts down (SIGTERM):
+		// a request already being evaluated must still get its answer while
+		// the server drains, so only the evaluation deadline bounds it.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.EvalTimeout)
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), h.EvalTimeout)
 		defer cancel()
 	}
 	evalStart := time.Now()
@@ -90,17 +96,18 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	if len(muts) == 0 {
 		return admission.Allowed(""), metrics.Allowed
 	}
-	mutated, err := mutateObject(req.Object.Raw, muts)
+	patches, err := mutateObject(req.Object.Raw, muts)
 	if err != nil {
 		h.Log.Error(err, "applying mutations failed", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("podgate could not apply its mutations: %w", err)), metrics.Errored
 	}
-	resp := admission.PatchResponseFromRaw(req.Object.Raw, mutated)
-	if len(resp.Patches) == 0 {
-		return resp, metrics.Allowed
+	if len(patches) == 0 {
+		return admission.Allowed(""), metrics.Allowed
 	}
-	h.Log.V(1).Info("mutated", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "patches", len(resp.Patches))
-	return resp, metrics.Mutated
+	if log := h.Log.V(1); log.Enabled() {
+		log.Info("mutated", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name, "patches", len(patches))
+	}
+	return admission.Patched("", patches...), metrics.Mutated
 }
 
 // templatePaths is where each workload kind keeps its pod template.
@@ -147,18 +154,19 @@ func dig(m map[string]any, path []string) any {
 	return cur
 }
 
-// mutateObject applies the mutations to a copy of raw and records their
-// messages in the podgate.dev/mutations annotation. Lines already in the
-// annotation are kept, so a second admission of the mutated object
-// (reinvocation, kubectl apply again) yields the same annotation and no
-// patch.
-func mutateObject(raw []byte, muts []engine.Mutation) ([]byte, error) {
+// mutateObject applies the mutations to a copy of raw, records their
+// messages in the podgate.dev/mutations annotation, and returns the patch
+// from raw to the copy (diff). Lines already in the annotation are kept,
+// so a second admission of the mutated object (reinvocation, kubectl apply
+// again) yields the same annotation and no patch.
+func mutateObject(raw []byte, muts []engine.Mutation) ([]jsonpatch.JsonPatchOperation, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
+	var original map[string]any
+	if err := dec.Decode(&original); err != nil {
 		return nil, fmt.Errorf("decode object: %w", err)
 	}
+	obj := deepCopy(original).(map[string]any)
 	var lines []string
 	for _, m := range muts {
 		if m.Op != engine.OpNote {
@@ -173,7 +181,27 @@ func mutateObject(raw []byte, muts []engine.Mutation) ([]byte, error) {
 	if err := annotate(obj, lines); err != nil {
 		return nil, err
 	}
-	return json.Marshal(obj)
+	return diff(original, obj), nil
+}
+
+// deepCopy copies the objects and arrays of a decoded document; scalars
+// are immutable and shared.
+func deepCopy(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = deepCopy(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = deepCopy(x)
+		}
+		return out
+	}
+	return v
 }
 
 func annotate(obj map[string]any, lines []string) error {

@@ -64,8 +64,11 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		return admission.Allowed(reason), metrics.Skipped
 	}
 	if h.EvalTimeout > 0 {
+		// The request's context ends when the server shuts down (SIGTERM):
+		// a request already being evaluated must still get its answer while
+		// the server drains, so only the evaluation deadline bounds it.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.EvalTimeout)
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), h.EvalTimeout)
 		defer cancel()
 	}
 	evalStart := time.Now()

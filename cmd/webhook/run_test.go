@@ -26,6 +26,29 @@ func freeAddr(t *testing.T) (string, int) {
 	return "127.0.0.1:" + strconv.Itoa(port), port
 }
 
+// webhookOptions are the options of an in-process webhook on free loopback
+// ports with a fresh certificate in dir.
+func webhookOptions(t *testing.T, dir string) Options {
+	t.Helper()
+	ca, err := certs.NewCA("test", 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Issue([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteDir(dir, ca, pair); err != nil {
+		t.Fatal(err)
+	}
+	o := NewOptions()
+	_, o.Port = freeAddr(t)
+	o.CertDir = dir
+	o.MetricsAddr, _ = freeAddr(t)
+	o.ProbeAddr, _ = freeAddr(t)
+	return o
+}
+
 // An API server that cannot be reached when the webhook starts must leave
 // it running and unready, not exiting into a crash loop.
 func TestUnreachableAPIServerAtStartKeepsTheWebhookUpButUnready(t *testing.T) {
@@ -42,16 +65,7 @@ current-context: c
 		t.Fatal(err)
 	}
 	t.Setenv("KUBECONFIG", kubeconfig)
-	ca, _ := certs.NewCA("test", 2*time.Hour)
-	pair, _ := ca.Issue([]string{"localhost"}, nil, time.Hour)
-	if err := certs.WriteDir(dir, ca, pair); err != nil {
-		t.Fatal(err)
-	}
-	o := NewOptions()
-	_, o.Port = freeAddr(t)
-	o.CertDir = dir
-	o.MetricsAddr, _ = freeAddr(t)
-	o.ProbeAddr, _ = freeAddr(t)
+	o := webhookOptions(t, dir)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -74,6 +74,9 @@ func (inv *Inventory) Start(ctx context.Context) error {
 		AddFunc:    func(any) { inv.markDirty() },
 		DeleteFunc: func(any) { inv.markDirty() },
 		UpdateFunc: func(old, cur any) {
+			// Heartbeats change nothing policies see, but they show the
+			// watch is alive: the staleness metric follows every event.
+			metrics.InventoryLastEvent.SetToCurrentTime()
 			if changed(old, cur) {
 				inv.markDirty()
 			}
@@ -107,6 +110,7 @@ func (inv *Inventory) Start(ctx context.Context) error {
 }
 
 func (inv *Inventory) markDirty() {
+	metrics.InventoryLastEvent.SetToCurrentTime()
 	select {
 	case inv.dirty <- struct{}{}:
 	default:

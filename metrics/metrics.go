@@ -73,6 +73,12 @@ var (
 		Help: "Policy sets swapped in after a change of the policy directory or config file.",
 	})
 
+	// InventoryLastEvent is when the Node watch last delivered anything.
+	InventoryLastEvent = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podgate_inventory_last_event_timestamp_seconds",
+		Help: "When the Node watch last delivered an event (kubelets report Node status at least every 5 minutes): far in the past means the inventory is stale.",
+	})
+
 	// InventoryNodes is the number of Nodes the policies see.
 	InventoryNodes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podgate_inventory_nodes",
@@ -82,5 +88,5 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Evaluation, PolicyGeneration, PolicySetInfo,
-		ReloadErrors, Reloads, InventoryNodes)
+		ReloadErrors, Reloads, InventoryNodes, InventoryLastEvent)
 }

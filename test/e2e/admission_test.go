@@ -173,3 +173,29 @@ func TestMetricsCountDecisionsAndViolations(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookLogHoldsNoSecretsOrObjects(t *testing.T) {
+	b := requireWebhook(t)
+	ns := testNamespace(t)
+	secretish := "podgate-e2e-secret-value-3f9a"
+	pod := strings.Replace(example(t, "redis-pod.yaml"), "  name: redis\n", "  name: redis\n  annotations:\n    password: "+secretish+"\n", 1)
+	denied(t, ns, pod, "[stateful-volumes/persistent-storage]")
+	log, err := b.WebhookLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := os.ReadFile(b.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{secretish, "PRIVATE KEY", "BEGIN CERTIFICATE", "Bearer ", "client-key-data"} {
+		if strings.Contains(log, leak) {
+			t.Errorf("the webhook log contains %q", leak)
+		}
+	}
+	for _, line := range strings.Split(string(kubeconfig), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ": "); ok && strings.HasSuffix(k, "-data") && len(v) > 40 && strings.Contains(log, v[:40]) {
+			t.Errorf("the webhook log contains the kubeconfig's %s", k)
+		}
+	}
+}

@@ -24,6 +24,12 @@ import (
 // a fresh certificate, and returns its address and a client trusting it.
 func serve(t *testing.T) (string, *x509.CertPool) {
 	t.Helper()
+	return serveIn(t, t.TempDir())
+}
+
+// serveIn is serve with the certificate files in dir.
+func serveIn(t *testing.T, dir string) (string, *x509.CertPool) {
+	t.Helper()
 	ca, err := certs.NewCA("test", 2*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +38,6 @@ func serve(t *testing.T) (string, *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	if err := certs.WriteDir(dir, ca, pair); err != nil {
 		t.Fatal(err)
 	}

@@ -27,16 +27,13 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -84,56 +81,29 @@ func reloadSources() (config, policyDir string, cleanup func(), err error) {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run()) // bed stays nil: every helper skips its test
-	}
 	os.Exit(runSuite(m))
 }
 
-// runSuite starts the cluster, runs the tests and stops the cluster,
-// whatever happened; it prints the webhook's log when anything failed.
-func runSuite(m *testing.M) (code int) {
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
+// runSuite starts the cluster with the webhook's reload sources, runs the
+// tests and stops everything (cluster.RunSuite).
+func runSuite(m *testing.M) int {
+	if testing.Short() {
+		return m.Run() // bed stays nil: every helper skips its test
+	}
 	config, policyDir, cleanup, err := reloadSources()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
 	defer cleanup()
-	c, err := cluster.Start(ctx, cluster.Options{
-		Webhook:   os.Getenv(envNoWebhook) != "1",
-		Config:    config,
-		PolicyDir: policyDir,
-		Log:       os.Stderr,
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		return 1
-	}
-	if !c.HasWebhook() {
+	webhook := os.Getenv(envNoWebhook) != "1"
+	if !webhook {
 		fmt.Fprintf(os.Stderr, "e2e: %s=1: no webhook\n", envNoWebhook)
 	}
-	// Ctrl-C or SIGTERM while tests run: stop the cluster and exit, as a Go
-	// program does by default. A second signal kills at once (the reaper
-	// cleans up). Deferred before stopSignals, which cancels ctx too.
-	defer context.AfterFunc(ctx, func() {
-		stopSignals()
-		fmt.Fprintf(os.Stderr, "e2e: %v: stopping everything\n", context.Cause(ctx))
-		_ = c.Stop()
-		os.Exit(1)
-	})()
-	defer func() {
-		if code != 0 {
-			c.WriteLogTails(os.Stderr, false)
-		}
-		if err := c.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: stop: %v\n", err)
-			code = 1
-		}
-	}()
-	bed = &testBed{Cluster: c, root: c.Root(), config: config, policyDir: policyDir}
-	return m.Run()
+	o := cluster.Options{Webhook: webhook, Config: config, PolicyDir: policyDir}
+	return cluster.RunSuite(m, "e2e", o, func(c *cluster.Cluster) {
+		bed = &testBed{Cluster: c, root: c.Root(), config: config, policyDir: policyDir}
+	})
 }
 
 // requireBed returns the test bed, or skips t when there is none.

@@ -17,12 +17,8 @@
 package schedcheck
 
 import (
-	"context"
 	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 
 	"github.com/podgate/podgate/test/cluster"
@@ -33,34 +29,5 @@ var bed *cluster.Cluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) (code int) {
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
-	c, err := cluster.Start(ctx, cluster.Options{Simulated: true, NoNodes: true, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "schedcheck: %v\n", err)
-		return 1
-	}
-	defer context.AfterFunc(ctx, func() {
-		fmt.Fprintf(os.Stderr, "schedcheck: %v: stopping everything\n", context.Cause(ctx))
-		_ = c.Stop()
-		os.Exit(1)
-	})()
-	defer func() {
-		if code != 0 {
-			c.WriteLogTails(os.Stderr, true)
-		}
-		if err := c.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "schedcheck: stop: %v\n", err)
-			code = 1
-		}
-	}()
-	bed = c
-	return m.Run()
+	os.Exit(cluster.RunSuite(m, "schedcheck", cluster.Options{Simulated: true, NoNodes: true}, func(c *cluster.Cluster) { bed = c }))
 }

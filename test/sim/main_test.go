@@ -11,12 +11,9 @@ package sim
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,38 +34,7 @@ var bed *cluster.Cluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	os.Exit(runSuite(m))
-}
-
-// runSuite starts the simulated cluster, runs the tests and stops it,
-// printing the end of every log when anything failed.
-func runSuite(m *testing.M) (code int) {
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
-	c, err := cluster.Start(ctx, cluster.Options{Webhook: true, Simulated: true, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "sim: %v\n", err)
-		return 1
-	}
-	defer context.AfterFunc(ctx, func() {
-		fmt.Fprintf(os.Stderr, "sim: %v: stopping everything\n", context.Cause(ctx))
-		_ = c.Stop()
-		os.Exit(1)
-	})()
-	defer func() {
-		if code != 0 {
-			c.WriteLogTails(os.Stderr, true)
-		}
-		if err := c.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "sim: stop: %v\n", err)
-			code = 1
-		}
-	}()
-	bed = c
-	return m.Run()
+	os.Exit(cluster.RunSuite(m, "sim", cluster.Options{Webhook: true, Simulated: true}, func(c *cluster.Cluster) { bed = c }))
 }
 
 // requireBed returns the cluster, or skips t in -short mode.

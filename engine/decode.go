@@ -82,7 +82,8 @@ func sortMutations(ms []Mutation) {
 }
 
 // input builds the Rego input document {"request": {...}} directly as an
-// ast.Value: each object is decoded once, with no JSON round trip.
+// ast.Value: each object is decoded once, straight from its JSON into AST
+// terms (parseJSON), with no map[string]any in between.
 func (r *Request) input() (ast.Value, error) {
 	object, err := rawValue(r.Object, "object")
 	if err != nil {
@@ -124,7 +125,7 @@ func rawValue(raw []byte, what string) (ast.Value, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return ast.Null{}, nil
 	}
-	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	v, err := parseJSON(raw)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", what, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 )
@@ -22,8 +23,8 @@ type Engine struct {
 	current    atomic.Pointer[set]
 	generation atomic.Int64
 
-	mu    sync.Mutex // serializes Load and SetNodes
-	nodes any        // the last inventory, as Rego data
+	mu        sync.Mutex // serializes Load and SetNodes
+	inventory ast.Value  // the last inventory, as Rego data (inventoryValue)
 }
 
 // set is one compiled policy set with its config and data store.
@@ -41,7 +42,8 @@ var ErrNotLoaded = errors.New("no policy set loaded")
 
 // New returns an engine with no policy set; call Load.
 func New() *Engine {
-	return &Engine{nodes: map[string]any{}}
+	empty, _ := inventoryValue(nil)
+	return &Engine{inventory: empty}
 }
 
 // Load compiles the policy set from src and, if that succeeds, swaps it in.
@@ -61,7 +63,7 @@ func (e *Engine) Reload(ctx context.Context, src Sources) (changed bool, err err
 func (e *Engine) load(ctx context.Context, src Sources, unchanged string) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s, err := compile(ctx, src, e.nodes, unchanged)
+	s, err := compile(ctx, src, e.inventory, unchanged)
 	if err != nil || s == nil {
 		return false, err
 	}
@@ -99,36 +101,24 @@ func (e *Engine) Policies() []Policy {
 }
 
 // SetNodes replaces the Node inventory that policies see as
-// data.podgate.inventory.nodes.
+// data.podgate.inventory.nodes, with the node classes computed from it
+// (see inventoryData), in one write.
 func (e *Engine) SetNodes(ctx context.Context, nodes map[string]Node) error {
-	value := nodesData(nodes)
+	value, err := inventoryValue(nodes)
+	if err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.nodes = value
+	e.inventory = value
 	s := e.current.Load()
 	if s == nil {
 		return nil
 	}
-	if err := storage.WriteOne(ctx, s.store, storage.AddOp, storage.MustParsePath("/podgate/inventory/nodes"), value); err != nil {
+	if err := storage.WriteOne(ctx, s.store, storage.AddOp, storage.MustParsePath("/podgate/inventory"), value); err != nil {
 		return fmt.Errorf("store node inventory: %w", err)
 	}
 	return nil
-}
-
-func nodesData(nodes map[string]Node) map[string]any {
-	out := make(map[string]any, len(nodes))
-	for name, n := range nodes {
-		labels := make(map[string]any, len(n.Labels))
-		for k, v := range n.Labels {
-			labels[k] = v
-		}
-		taints := make([]any, len(n.Taints))
-		for i, t := range n.Taints {
-			taints[i] = map[string]any{"key": t.Key, "value": t.Value, "effect": t.Effect}
-		}
-		out[name] = map[string]any{"labels": labels, "taints": taints, "unschedulable": n.Unschedulable}
-	}
-	return out
 }
 
 // Violations evaluates every policy's violation rule for req. Violations

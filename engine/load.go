@@ -180,7 +180,7 @@ func normalizeJSON(v any) any {
 // compile parses and compiles a policy set with the strict checks, and
 // prepares its queries. Errors name the file, line and column. When the
 // sources hash to unchanged, it returns a nil set without compiling.
-func compile(ctx context.Context, src Sources, nodes any, unchanged string) (*set, error) {
+func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged string) (*set, error) {
 	files, defaults, cfgSrc, err := readSources(src)
 	if err != nil {
 		return nil, err
@@ -222,7 +222,7 @@ func compile(ctx context.Context, src Sources, nodes any, unchanged string) (*se
 	if err := checkConfigPolicies(cfg, policies, cfgName); err != nil {
 		return nil, err
 	}
-	return prepare(ctx, compiler, policies, cfg, nodes, hash)
+	return prepare(ctx, compiler, policies, cfg, inventory, hash)
 }
 
 func checkPackage(m *ast.Module, file string) error {
@@ -269,11 +269,13 @@ func hashSources(files []source, defaults map[string]any, cfg []byte) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func prepare(ctx context.Context, c *ast.Compiler, policies []*Policy, cfg *Config, nodes any, hash string) (*set, error) {
+func prepare(ctx context.Context, c *ast.Compiler, policies []*Policy, cfg *Config, inventory ast.Value, hash string) (*set, error) {
+	// The store holds AST values: the inventory goes in as it is, shared
+	// with the engine and the previous set (nothing writes below it).
 	store := inmem.NewFromObjectWithOpts(map[string]any{
 		"podgate": map[string]any{
 			"config":    cfg.Raw,
-			"inventory": map[string]any{"nodes": nodes},
+			"inventory": inventory,
 		},
 	}, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
 	s := &set{policies: policies, config: cfg, store: store, hash: hash}

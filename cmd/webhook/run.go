@@ -42,6 +42,7 @@ func run(ctx context.Context, o Options) error {
 		o.Zap.StacktraceLevel = zapcore.PanicLevel
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
+	tuneGC(ctx) // see gc.go
 	log := ctrl.Log.WithName("podgate")
 
 	eng := engine.New()

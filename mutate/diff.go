@@ -1,0 +1,99 @@
+package mutate
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+)
+
+// diff returns the JSONPatch that turns before into after, two documents
+// decoded by encoding/json (with UseNumber). It is the patch of
+// admission.PatchResponseFromRaw computed from the trees the handler
+// already holds: PatchResponseFromRaw would marshal the mutated object and
+// unmarshal both objects again, which cost the mutating webhook as much as
+// evaluating its policies (see docs/performance.md).
+//
+// Objects are compared key by key (sorted, so the patch is stable); an
+// array of the same length element by element, one of another length is
+// replaced whole; anything else that differs is replaced.
+func diff(before, after any) []jsonpatch.JsonPatchOperation {
+	var ops []jsonpatch.JsonPatchOperation
+	diffInto(&ops, "", before, after)
+	return ops
+}
+
+func diffInto(ops *[]jsonpatch.JsonPatchOperation, path string, before, after any) {
+	switch a := after.(type) {
+	case map[string]any:
+		if b, ok := before.(map[string]any); ok {
+			for _, k := range slices.Sorted(maps.Keys(b)) {
+				if _, kept := a[k]; !kept {
+					*ops = append(*ops, jsonpatch.NewOperation("remove", path+"/"+escapeKey(k), nil))
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(a)) {
+				if old, had := b[k]; had {
+					diffInto(ops, path+"/"+escapeKey(k), old, a[k])
+				} else {
+					*ops = append(*ops, jsonpatch.NewOperation("add", path+"/"+escapeKey(k), a[k]))
+				}
+			}
+			return
+		}
+	case []any:
+		if b, ok := before.([]any); ok && len(b) == len(a) {
+			for i := range a {
+				diffInto(ops, path+"/"+strconv.Itoa(i), b[i], a[i])
+			}
+			return
+		}
+	default:
+		if scalarEqual(before, after) {
+			return
+		}
+	}
+	*ops = append(*ops, jsonpatch.NewOperation("replace", path, after))
+}
+
+// scalarEqual compares two JSON scalars as decoded: strings, json.Number
+// (compared as written: the API server stores what the patch says), bools
+// and nil. A number a policy returns may be an int64 or float64: those
+// compare by their JSON text.
+func scalarEqual(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string, bool:
+		return a == b
+	case json.Number:
+		return x.String() == numberText(b)
+	}
+	switch b.(type) {
+	case map[string]any, []any:
+		return false
+	}
+	return numberText(a) != "" && numberText(a) == numberText(b)
+}
+
+func numberText(v any) string {
+	switch n := v.(type) {
+	case json.Number:
+		return n.String()
+	case int, int32, int64, uint64, float64:
+		out, _ := json.Marshal(n)
+		return string(out)
+	}
+	return ""
+}
+
+// escapeKey writes an object key as a JSON pointer segment (RFC 6901).
+func escapeKey(k string) string {
+	if !strings.ContainsAny(k, "~/") {
+		return k
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+}

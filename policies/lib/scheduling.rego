@@ -284,3 +284,94 @@ accepting_nodes(kind, spec, nodes) := {name |
 	some name, node in candidates(spec, nodes)
 	not rejection(spec, tolerations, name, node)
 }
+
+# --- node classes -------------------------------------------------------------
+#
+# A question about every node of the inventory (would any node run this pod?)
+# costs O(nodes) per request, and a 5,000-node cluster has a few dozen kinds
+# of node. The webhook (engine.SetNodes) therefore puts, next to
+# data.podgate.inventory.nodes:
+#   classes: [{"node": facts, "count": n, "first": smallest name}], the nodes
+#     grouped by taints (in order), unschedulable and labels, the labels in
+#     varyingLabels left out;
+#   varyingLabels: label keys whose values set nodes apart
+#     (kubernetes.io/hostname), left out of the classes;
+#   taints: every distinct taint of the inventory;
+#   nodeCount: how many nodes the classes were computed from.
+# rejection() is the same for every node of a class unless the pod names its
+# node (nodeName, matchFields) or a varying label; then, and when the
+# classes are absent (opa test) or were not computed from these nodes (a
+# test's `with data.podgate.inventory.nodes as ...`), each node is a group of
+# its own, so every decision is the same with or without classes.
+
+# node_groups(spec, inventory): the candidate nodes of spec as groups that
+# every filter treats alike: [{"node": facts, "count": n, "first": name}].
+node_groups(spec, inventory) := inventory.classes if {
+	classes_current(inventory)
+	not depends_on_node(spec, {key | some key in inventory.varyingLabels})
+} else := [{"node": node, "count": 1, "first": name} |
+	some name, node in candidates(spec, inventory_nodes(inventory))
+]
+
+# inventory_taints(inventory): every taint of some node (repeats allowed).
+inventory_taints(inventory) := inventory.taints if {
+	classes_current(inventory)
+} else := [taint |
+	some node in inventory_nodes(inventory)
+	some taint in node_taints(node)
+]
+
+inventory_nodes(inventory) := nodes if {
+	nodes := inventory.nodes
+	is_object(nodes)
+} else := {}
+
+# classes_current(inventory): the classes were computed from these nodes
+# (same count, and each class's first node is one of them).
+classes_current(inventory) if {
+	is_array(inventory.classes)
+	is_array(inventory.varyingLabels)
+	is_array(inventory.taints)
+	nodes := inventory_nodes(inventory)
+	inventory.nodeCount == count(nodes)
+	every class in inventory.classes {
+		nodes[class.first]
+	}
+}
+
+# depends_on_node(spec, varying): the pod's placement depends on which node
+# it is, not only on the node's class.
+depends_on_node(spec, _) if bound(spec)
+
+depends_on_node(spec, _) if {
+	some term in required_terms(spec)
+	count(list(object.get(term, "matchFields", []))) > 0
+}
+
+depends_on_node(spec, varying) if {
+	selector := object.get(spec, "nodeSelector", {})
+	is_object(selector)
+	some key, _ in selector
+	key in varying
+}
+
+depends_on_node(spec, varying) if {
+	some term in required_terms(spec)
+	some e in list(object.get(term, "matchExpressions", []))
+	e.key in varying
+}
+
+# accepts_some(spec, tolerations, groups): some group's nodes would run the
+# pod (evaluation stops at the first).
+accepts_some(spec, tolerations, groups) if {
+	some g in groups
+	not rejection(spec, tolerations, g.first, g.node)
+}
+
+# accepting_count(kind, spec, inventory): how many inventory nodes would run
+# the pods of a workload of this kind; count(accepting_nodes(...)) by class.
+accepting_count(kind, spec, inventory) := sum([g.count |
+	tolerations := effective_tolerations(kind, spec)
+	some g in node_groups(spec, inventory)
+	not rejection(spec, tolerations, g.first, g.node)
+])

@@ -115,7 +115,9 @@ mutation contains m if {
 	h.ok
 	m := {
 		"op": "add",
-		"path": workload.pointer(workload.container_path(i, [probe_field(t)])),
+		# The container's pointer is computed once for its three probes;
+		# a probe field needs no escaping.
+		"path": concat("/", [workload.pointer(workload.container_path(i, [])), probe_field(t)]),
 		"value": injected(c, t),
 		"msg": sprintf("added %s (%s) to container %q%s", [probe_field(t), h.desc, c.name, h.source]),
 	}

@@ -126,7 +126,7 @@ rolling := r if {
 	kind == "DaemonSet"
 	strategy_type == "RollingUpdate"
 	count(inventory) > 0
-	nodes := count(scheduling.accepting_nodes(kind, workload.pod_spec, inventory))
+	nodes := scheduling.accepting_count(kind, workload.pod_spec, data.podgate.inventory)
 	nodes > 0
 	max_surge := object.get(obj, surge_path, 0)
 	max_unavailable := object.get(obj, unavailable_path, 1)

@@ -88,8 +88,7 @@ mounts contains {"path": workload.spec_field_path(["initContainers", i, "volumeM
 # stateful_image_containers: the regular containers that run a stateful image.
 stateful_image_containers := [c |
 	some c in workload.containers
-	some prefix in cfg.statefulImages
-	startswith(workload.image_repository(c.image), prefix)
+	strings.any_prefix_match(workload.image_repository(c.image), cfg.statefulImages)
 ]
 
 opted_out if {

@@ -153,8 +153,7 @@ violation contains v if {
 }
 
 matches_some_node(toleration) if {
-	some node in inventory
-	some taint in scheduling.node_taints(node)
+	some taint in scheduling.inventory_taints(data.podgate.inventory)
 	scheduling.tolerates(toleration, taint)
 }
 
@@ -172,18 +171,24 @@ violation contains v if {
 	}
 }
 
+# The candidate nodes go by class (scheduling.node_groups): a pod that fits
+# somewhere is found at the first class that accepts it, and the message
+# counts each class's nodes.
 violation contains v if {
 	count(inventory) > 0
-	nodes := scheduling.candidates(spec, inventory)
+	nodes := scheduling.node_groups(spec, data.podgate.inventory)
 	count(nodes) > 0
 	tolerations := scheduling.effective_tolerations(workload.kind, spec)
-	rejections := {name: r | some name, node in nodes; r := scheduling.rejection(spec, tolerations, name, node)}
-	count(rejections) == count(nodes)
+	not scheduling.accepts_some(spec, tolerations, nodes)
+	rejections := [{"rejection": r, "count": g.count, "first": g.first} |
+		some g in nodes
+		r := scheduling.rejection(spec, tolerations, g.first, g.node)
+	]
 	groups := reason_groups(rejections)
 	v := {
 		"rule": "schedulable",
 		"msg": sprintf("0/%d nodes can run %s: %s; %s", [
-			count(nodes), subject,
+			sum([g.count | some g in nodes]), subject,
 			concat(", ", [g.text | some g in groups]),
 			fix_text({g.reason | some g in groups}),
 		]),
@@ -198,12 +203,12 @@ subject := "its pods" if workload.kind != "Pod"
 # reason_groups(rejections): identical reasons grouped with their node
 # count, most frequent first, then in the order of the first node (by
 # name) that gives the reason, so the message follows kubectl get nodes.
+# Each rejection stands for count nodes, the first of them named first.
 reason_groups(rejections) := [{"reason": p[3].reason, "text": p[2]} | some p in sorted] if {
 	sorted := sort([[0 - n, first, reason_text(r, n), r] |
-		some r in {r | some r in rejections}
-		names := [name | some name, x in rejections; x == r]
-		n := count(names)
-		first := min(names)
+		some r in {x.rejection | some x in rejections}
+		n := sum([x.count | some x in rejections; x.rejection == r])
+		first := min({x.first | some x in rejections; x.rejection == r})
 	])
 }
 

@@ -65,6 +65,30 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 1m).
 	  echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) || exit 1; done
 
+# Performance (docs/performance.md); neither runs in `make test`. The Go
+# benchmarks run on one core (-cpu 1), each for BENCHTIME; BENCH selects
+# them by name (e.g. BENCH=Handler/validate). The load test builds the
+# webhook and OPA at the version go.mod pins (cached in bin/opa-<version>),
+# starts a control plane for the webhook's Node informer, and runs about
+# four minutes plus LOADTEST_DURATION (the 2,000 requests/s run).
+BENCH ?= .
+BENCHTIME ?= 1s
+LOADTEST_DURATION ?= 60s
+OPA_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/open-policy-agent/opa)
+
+.PHONY: bench
+bench: ## Go benchmarks of the engine and handlers: 10/1,000/5,000 Nodes, 10 and 100 extra policies.
+	$(GO) test ./test/bench -run '^$$' -bench '$(BENCH)' -benchmem -cpu 1 -benchtime $(BENCHTIME) -timeout 20m
+
+.PHONY: loadtest
+loadtest: ## HTTPS load test of the webhook side by side with opa run --server (LOADTEST_DURATION=60s).
+	@test -x bin/opa-$(OPA_VERSION)/opa || { echo "building opa $(OPA_VERSION) (cached in bin/opa-$(OPA_VERSION))"; \
+	  $(GO) build -o bin/opa-$(OPA_VERSION)/opa github.com/open-policy-agent/opa; }
+	$(GO) build -trimpath -o bin/loadtest/webhook ./cmd/webhook
+	$(GO) build -o bin/loadtest/loadtest ./test/load/cmd/loadtest
+	LOADTEST_DURATION=$(LOADTEST_DURATION) bin/loadtest/loadtest --webhook bin/loadtest/webhook \
+	  --opa bin/opa-$(OPA_VERSION)/opa --json bin/loadtest/report.json
+
 .PHONY: lint
 lint: ## gofmt, go vet, opa fmt and opa check --strict.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,271 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/podgate/podgate/certs"
+)
+
+const (
+	// readyTimeout bounds a server's start: the webhook compiles its
+	// policies and syncs its Node informer, OPA compiles the same policies.
+	readyTimeout = time.Minute
+	// stopTimeout is how long a server may drain after SIGTERM.
+	stopTimeout = 15 * time.Second
+	// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on
+	// every Linux architecture Go supports.
+	clockTicks = 100
+)
+
+// server is a process under test: the podgate webhook or OPA.
+type server struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	url     string // https://127.0.0.1:<port>
+	exited  chan struct{}
+	waitErr error
+}
+
+// startServer runs binary in a process group of its own that dies with
+// this process (Pdeathsig), its output in dir/<name>.log.
+func startServer(name, binary, dir, url string, args ...string) (*server, error) {
+	s := &server{name: name, url: url, logPath: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
+	log, err := os.Create(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(binary, args...)
+	s.cmd.Stdout, s.cmd.Stderr = log, log
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		_ = log.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		_ = log.Close()
+		close(s.exited)
+	}()
+	return s, nil
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// waitReady polls url (plain HTTP or HTTPS with client) until it answers 200.
+func (s *server) waitReady(ctx context.Context, client *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	var last string
+	for {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("%s exited before it was ready: %v (log %s)", s.name, s.waitErr, s.logPath)
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready at %s (last: %s; log %s): %w", s.name, url, last, s.logPath, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		last = fmt.Sprintf("%s: %s", resp.Status, body)
+	}
+}
+
+// stop sends SIGTERM, then SIGKILL after stopTimeout.
+func (s *server) stop() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("%s exited during the load test: %v (log %s)", s.name, s.waitErr, s.logPath)
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(stopTimeout):
+		_ = syscall.Kill(-s.pid(), syscall.SIGKILL)
+		<-s.exited
+		return fmt.Errorf("%s ignored SIGTERM for %s; killed", s.name, stopTimeout)
+	}
+}
+
+// usage is a process's resource use at one moment, from /proc.
+type usage struct {
+	at   time.Time
+	cpu  time.Duration // user + system
+	rss  int64         // bytes
+	peak int64         // VmHWM: the largest RSS so far, bytes
+}
+
+func readUsage(pid int) (usage, error) {
+	u := usage{at: time.Now()}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return u, err
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces; utime and stime
+	// are fields 14 and 15, the 12th and 13th after the closing paren.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(f) < 13 {
+		return u, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	u.cpu = time.Duration(utime+stime) * time.Second / clockTicks
+	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return u, err
+	}
+	defer status.Close()
+	sc := bufio.NewScanner(status)
+	for sc.Scan() {
+		key, val, _ := strings.Cut(sc.Text(), ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
+		switch key {
+		case "VmRSS":
+			u.rss = kb << 10
+		case "VmHWM":
+			u.peak = kb << 10
+		}
+	}
+	return u, sc.Err()
+}
+
+// sampler records a process's largest RSS while a run lasts.
+type sampler struct {
+	pid   int
+	start usage
+	mu    sync.Mutex
+	max   int64
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func sample(pid int) (*sampler, error) {
+	u, err := readUsage(pid)
+	if err != nil {
+		return nil, err
+	}
+	s := &sampler{pid: pid, start: u, max: u.rss, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				if u, err := readUsage(pid); err == nil {
+					s.mu.Lock()
+					s.max = max(s.max, u.rss)
+					s.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return s, nil
+}
+
+// resources is what a process used during a run.
+type resources struct {
+	CPU    time.Duration // CPU time used
+	Cores  float64       // CPU time / wall time
+	RSSMax int64         // largest RSS sampled
+	RSSEnd int64
+}
+
+func (s *sampler) finish() (resources, error) {
+	close(s.stop)
+	<-s.done
+	end, err := readUsage(s.pid)
+	if err != nil {
+		return resources{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cpu := end.cpu - s.start.cpu
+	return resources{
+		CPU:    cpu,
+		Cores:  cpu.Seconds() / end.at.Sub(s.start.at).Seconds(),
+		RSSMax: max(s.max, end.rss),
+		RSSEnd: end.rss,
+	}, nil
+}
+
+// pki is a CA and a serving certificate for 127.0.0.1 and localhost,
+// written as tls.crt, tls.key and ca.crt.
+type pki struct {
+	dir  string
+	pool *x509.CertPool
+}
+
+func newPKI(dir string) (*pki, error) {
+	ca, err := certs.NewCA("podgate-loadtest-ca", 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := ca.Issue([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 12*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	if err := certs.WriteDir(dir, ca, pair); err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca.CertPEM) {
+		return nil, errors.New("load test CA: no certificate")
+	}
+	return &pki{dir: dir, pool: pool}, nil
+}
+
+func (p *pki) cert() string { return filepath.Join(p.dir, certs.CertFile) }
+func (p *pki) key() string  { return filepath.Join(p.dir, certs.KeyFile) }
+
+func (p *pki) client() *http.Client {
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool, MinVersion: tls.VersionTLS12}},
+	}
+}
+
+// freePorts asks the kernel for n free loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

@@ -1,0 +1,591 @@
+package load
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/inventory"
+	"github.com/podgate/podgate/test/bench"
+	"github.com/podgate/podgate/test/cluster"
+	"github.com/podgate/podgate/test/load/loadgen"
+)
+
+// Measured is one measured run against one server.
+type Measured struct {
+	Server string        `json:"server"`
+	Mode   string        `json:"mode"`
+	Rate   float64       `json:"rate,omitempty"` // 0: closed loop
+	Stats  loadgen.Stats `json:"stats"`
+	// CPUPerRequest is the server's CPU time divided by the requests it
+	// answered: what a request costs, whatever else ran on the machine.
+	CPUPerRequest time.Duration  `json:"cpuPerRequest"`
+	Cores         float64        `json:"cores"` // server CPU time / wall time
+	RSSMax        int64          `json:"rssMax"`
+	ErrorsBy      map[string]int `json:"errorsBy,omitempty"`
+	result        *loadgen.Result
+}
+
+// Pair is podgate and OPA measured alike, one after the other.
+type Pair struct {
+	Rate    float64  `json:"rate,omitempty"` // 0: closed loop
+	Podgate Measured `json:"podgate"`
+	OPA     Measured `json:"opa"`
+}
+
+// Decision is one payload's answer from each server.
+type Decision struct {
+	Request string `json:"request"`
+	Podgate string `json:"podgate"`
+	OPA     string `json:"opa"`
+	Same    bool   `json:"same"`
+}
+
+// Report holds every figure of a run.
+type Report struct {
+	Machine       Machine          `json:"machine"`
+	Options       map[string]any   `json:"options"`
+	Payloads      map[string]int   `json:"payloadBytes"`
+	Decisions     []Decision       `json:"decisions"`
+	IdleRSS       map[string]int64 `json:"idleRSS"`
+	MaxThroughput Pair             `json:"maxThroughput"`
+	Rates         []Pair           `json:"rates"`
+	Sustained     Measured         `json:"sustained"`
+	MaxMix        Measured         `json:"maxMix"`
+	MixRates      []Measured       `json:"mixRates"`
+	Reload        *ReloadRun       `json:"reload,omitempty"`
+	Inventory     *NodesRun        `json:"inventory,omitempty"`
+	IdleRSSAfter  int64            `json:"idleRSSAfter"`
+	Elapsed       time.Duration    `json:"elapsed"`
+}
+
+// ReloadRun is a run at a fixed rate during which the policy set is
+// reloaded twice.
+type ReloadRun struct {
+	Measured
+	Reloads int             `json:"reloads"` // policy set generations gained
+	Windows []loadgen.Stats `json:"windows"` // the 2s after each change
+}
+
+// NodesRun is a run with a large Node inventory.
+type NodesRun struct {
+	Measured
+	Nodes     int     `json:"nodes"`
+	IdleRSS   int64   `json:"idleRSS"`
+	IdleCores float64 `json:"idleCores"` // CPU used while no request came
+}
+
+// tester holds what the scenarios share.
+type tester struct {
+	o        Options
+	out      io.Writer
+	pki      *pki
+	webhook  *server
+	opa      *server
+	metrics  string            // the webhook's /metrics URL
+	policies string            // the webhook's --policy-dir
+	validate []loadgen.Request // /validate of each object
+	mix      []loadgen.Request // /validate and /mutate of each object
+	opaReqs  []loadgen.Request // the /validate bodies, POSTed to OPA's /
+}
+
+// Run starts a control plane, the webhook and OPA, runs every scenario
+// and returns the figures; every process it started is stopped when it
+// returns.
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
+	start := time.Now()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Root == "" {
+		if o.Root, err = cluster.FindRoot("."); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "podgate-loadtest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	t := &tester{o: o, out: o.Out}
+	rep = &Report{Machine: machine(), IdleRSS: map[string]int64{}, Payloads: map[string]int{}, Options: map[string]any{
+		"duration": o.Duration.String(), "step": o.Step.String(), "warmup": o.Warmup.String(), "rate": o.Rate,
+		"nodes": o.Nodes, "nodesRate": o.NodesRate, "reloadRate": o.ReloadRate, "workers": o.Workers,
+	}}
+	if err := t.payloads(ctx, rep); err != nil {
+		return nil, err
+	}
+	t.logf("control plane: etcd and kube-apiserver (test/cluster), for the webhook's Node informer")
+	c, err := cluster.Start(ctx, cluster.Options{Root: o.Root, Log: o.Out})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = joinErr(err, c.Stop()) }()
+	if err := t.startServers(ctx, dir, c.Kubeconfig()); err != nil {
+		return nil, err
+	}
+	defer func() { err = joinErr(err, t.webhook.stop(), t.opa.stop()) }()
+	steps := []func(context.Context, *Report, *cluster.Cluster) error{
+		// The sustained run comes last: if it overloads the webhook, the
+		// queue it builds must not weigh on the other runs' figures.
+		t.decisions, t.idle, t.compare, t.maxMix, t.reload, t.inventory, t.sustained,
+	}
+	for _, step := range steps {
+		if err := step(ctx, rep, c); err != nil {
+			return rep, err
+		}
+	}
+	rep.Elapsed = time.Since(start).Round(time.Second)
+	if o.JSON != "" {
+		data, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.JSON, data, 0o644); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func joinErr(errs ...error) error {
+	var out []string
+	for _, e := range errs {
+		if e != nil {
+			out = append(out, e.Error())
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(out, "; "))
+}
+
+func (t *tester) logf(format string, args ...any) {
+	fmt.Fprintf(t.out, "loadtest: "+format+"\n", args...)
+}
+
+// payloads are bench's: each testdata object to /mutate as written and
+// to /validate as mutated.
+func (t *tester) payloads(ctx context.Context, rep *Report) error {
+	reqs, err := bench.Requests(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		lr := loadgen.Request{Name: r.Name, Path: r.Path, Body: r.Body}
+		t.mix = append(t.mix, lr)
+		rep.Payloads[r.Name] = len(r.Body)
+		if r.Path == "/validate" {
+			t.validate = append(t.validate, lr)
+			lr.Path = "/"
+			t.opaReqs = append(t.opaReqs, lr)
+		}
+	}
+	return nil
+}
+
+func (t *tester) startServers(ctx context.Context, dir, kubeconfig string) error {
+	var err error
+	if t.pki, err = newPKI(filepath.Join(dir, "certs")); err != nil {
+		return err
+	}
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	t.policies = filepath.Join(dir, "policies")
+	if err := os.Mkdir(t.policies, 0o755); err != nil {
+		return err
+	}
+	t.metrics = "http://" + loopback(ports[1]) + "/metrics"
+	t.webhook, err = startServer("webhook", t.o.Webhook, dir, "https://"+loopback(ports[0]),
+		"--kubeconfig", kubeconfig, "--cert-dir", t.pki.dir, "--port", strconv.Itoa(ports[0]),
+		"--metrics-bind-address", loopback(ports[1]), "--health-probe-bind-address", loopback(ports[2]),
+		"--policy-dir", t.policies)
+	if err != nil {
+		return err
+	}
+	if err := t.webhook.waitReady(ctx, http.DefaultClient, "http://"+loopback(ports[2])+"/readyz"); err != nil {
+		return err
+	}
+	bundle := filepath.Join(dir, "opa-bundle")
+	if err := writeOPABundle(ctx, bundle, clusterNodes()); err != nil {
+		return err
+	}
+	t.opa, err = startServer("opa", t.o.OPA, dir, "https://"+loopback(ports[3]),
+		"run", "--server", "--addr", loopback(ports[3]),
+		"--tls-cert-file", t.pki.cert(), "--tls-private-key-file", t.pki.key(),
+		// Info level logs every request; podgate logs none at info.
+		"--log-level", "error", "--skip-version-check", bundle)
+	if err != nil {
+		return err
+	}
+	if err := t.opa.waitReady(ctx, t.pki.client(), t.opa.url+"/health"); err != nil {
+		return err
+	}
+	t.logf("webhook pid %d at %s, OPA pid %d at %s", t.webhook.pid(), t.webhook.url, t.opa.pid(), t.opa.url)
+	return nil
+}
+
+// clusterNodes is the inventory the webhook's informer sees in the
+// control plane test/cluster starts, as the engine keeps it.
+func clusterNodes() map[string]engine.Node {
+	out := map[string]engine.Node{}
+	for _, n := range cluster.Nodes() {
+		out[n.Name] = inventory.Facts(n)
+	}
+	return out
+}
+
+// decisions sends each /validate payload once to each server: the
+// comparison means something only if both decide alike.
+func (t *tester) decisions(ctx context.Context, rep *Report, _ *cluster.Cluster) error {
+	client := t.pki.client()
+	for i, r := range t.validate {
+		pg, err := post(ctx, client, t.webhook.url+r.Path, r.Body)
+		if err != nil {
+			return err
+		}
+		op, err := post(ctx, client, t.opa.url+"/", r.Body)
+		if err != nil {
+			return err
+		}
+		same := pg.Allowed == op.Allowed && pg.Code == op.Code && pg.Message == op.Message &&
+			strings.Join(pg.Warnings, "\n") == strings.Join(op.Warnings, "\n")
+		rep.Decisions = append(rep.Decisions, Decision{Request: t.validate[i].Name, Podgate: pg.Summary(), OPA: op.Summary(), Same: same})
+		if !same {
+			t.logf("%s: podgate and OPA decide differently:\n  podgate %+v\n  OPA     %+v", r.Name, pg, op)
+		}
+	}
+	return nil
+}
+
+func post(ctx context.Context, client *http.Client, url string, body []byte) (Answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return Answer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return Answer{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Answer{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Answer{}, fmt.Errorf("POST %s: %s: %.300s", url, resp.Status, data)
+	}
+	return ParseAnswer(data)
+}
+
+func (t *tester) idle(_ context.Context, rep *Report, _ *cluster.Cluster) error {
+	for _, s := range []*server{t.webhook, t.opa} {
+		u, err := readUsage(s.pid())
+		if err != nil {
+			return err
+		}
+		rep.IdleRSS[s.name] = u.rss
+	}
+	t.logf("idle RSS: webhook %s, OPA %s", mib(rep.IdleRSS["webhook"]), mib(rep.IdleRSS["opa"]))
+	return nil
+}
+
+// measure runs one load against s and samples its CPU time and RSS
+// during the measured part; onStart (may be nil) is called as it begins.
+func (t *tester) measure(ctx context.Context, s *server, reqs []loadgen.Request, rate float64, d time.Duration, onStart ...func()) (Measured, error) {
+	var smp *sampler
+	var smpErr error
+	res, err := loadgen.Run(ctx, loadgen.Options{
+		URL: s.url, RootCAs: t.pki.pool, Requests: reqs, Rate: rate, Workers: t.o.Workers,
+		Duration: d, Warmup: t.o.Warmup, Check: checkAnswer,
+		OnStart: func() {
+			smp, smpErr = sample(s.pid())
+			for _, f := range onStart {
+				f()
+			}
+		},
+	})
+	if smp != nil {
+		usage, uerr := smp.finish()
+		smpErr = cmp.Or(smpErr, uerr)
+		if err == nil && smpErr == nil {
+			m := Measured{Server: s.name, Mode: res.Mode, Rate: rate, Stats: res.Summary(), Cores: usage.Cores, RSSMax: usage.RSSMax, ErrorsBy: res.ErrorsBy, result: res}
+			if len(m.ErrorsBy) == 0 {
+				m.ErrorsBy = nil
+			}
+			if answered := m.Stats.Requests - m.Stats.Errors; answered > 0 {
+				m.CPUPerRequest = usage.CPU / time.Duration(answered)
+			}
+			t.logf("%-8s %-26s %s  cpu/req %s  cores %.2f  rss max %s", s.name, res.Mode, m.Stats, us(m.CPUPerRequest), m.Cores, mib(m.RSSMax))
+			return m, nil
+		}
+	}
+	if err != nil {
+		return Measured{}, fmt.Errorf("%s: %w", s.name, err)
+	}
+	return Measured{}, fmt.Errorf("%s: sample resource use: %w", s.name, smpErr)
+}
+
+// checkAnswer accepts an AdmissionReview answer: a 200 with a response
+// that says whether the object is allowed.
+func checkAnswer(_ loadgen.Request, body []byte) error {
+	if !bytes.Contains(body, []byte(`"response"`)) || !bytes.Contains(body, []byte(`"allowed"`)) {
+		return fmt.Errorf("answer is no AdmissionReview response: %.120s", body)
+	}
+	return nil
+}
+
+// compare measures both servers' maximum throughput on /validate, then
+// both at a quarter, half and three quarters of OPA's maximum, and at the
+// sustained rate if OPA keeps up with it.
+func (t *tester) compare(ctx context.Context, rep *Report, _ *cluster.Cluster) error {
+	t.logf("podgate and OPA, same /validate payloads, %s per run", t.o.Step)
+	var err error
+	if rep.MaxThroughput.Podgate, err = t.measure(ctx, t.webhook, t.validate, 0, t.o.Step); err != nil {
+		return err
+	}
+	if rep.MaxThroughput.OPA, err = t.measure(ctx, t.opa, t.opaReqs, 0, t.o.Step); err != nil {
+		return err
+	}
+	opaMax := rep.MaxThroughput.OPA.Stats.Throughput
+	var rates []float64
+	for _, f := range []float64{0.25, 0.5, 0.75} {
+		rates = append(rates, math.Max(10, math.Round(opaMax*f/10)*10))
+	}
+	if t.o.Rate < 0.9*opaMax {
+		rates = append(rates, t.o.Rate)
+	}
+	for _, rate := range rates {
+		p := Pair{Rate: rate}
+		if p.Podgate, err = t.measure(ctx, t.webhook, t.validate, rate, t.o.Step); err != nil {
+			return err
+		}
+		if p.OPA, err = t.measure(ctx, t.opa, t.opaReqs, rate, t.o.Step); err != nil {
+			return err
+		}
+		rep.Rates = append(rep.Rates, p)
+	}
+	return nil
+}
+
+func (t *tester) sustained(ctx context.Context, rep *Report, _ *cluster.Cluster) error {
+	t.logf("podgate, /validate and /mutate of each object, %g/s for %s", t.o.Rate, t.o.Duration)
+	var err error
+	rep.Sustained, err = t.measure(ctx, t.webhook, t.mix, t.o.Rate, t.o.Duration)
+	return err
+}
+
+// maxMix measures the webhook's maximum throughput on the mix of both
+// webhooks' requests, then its latency at a quarter, half and three
+// quarters of it: the rates it sustains within a latency budget.
+func (t *tester) maxMix(ctx context.Context, rep *Report, _ *cluster.Cluster) error {
+	var err error
+	if rep.MaxMix, err = t.measure(ctx, t.webhook, t.mix, 0, t.o.Step); err != nil {
+		return err
+	}
+	for _, f := range []float64{0.25, 0.5, 0.75} {
+		rate := math.Max(10, math.Round(rep.MaxMix.Stats.Throughput*f/10)*10)
+		m, err := t.measure(ctx, t.webhook, t.mix, rate, t.o.Step)
+		if err != nil {
+			return err
+		}
+		rep.MixRates = append(rep.MixRates, m)
+	}
+	return nil
+}
+
+// belowMax is rate, or fraction of the webhook's maximum throughput on the
+// mix when that is less: a run meant to measure something else (a reload,
+// memory) must not measure an overloaded webhook's queue instead. Near
+// saturation an open loop also opens more connections, whose handshakes
+// take more CPU still, and the load generator and the machine's other work
+// share the two cores.
+func belowMax(rate, fraction float64, rep *Report) float64 {
+	if limit := math.Round(fraction*rep.MaxMix.Stats.Throughput/10) * 10; limit > 0 && limit < rate {
+		return limit
+	}
+	return rate
+}
+
+// reload writes a custom policy into the webhook's policy directory at a
+// third of the run and another at two thirds, under load.
+func (t *tester) reload(ctx context.Context, rep *Report, _ *cluster.Cluster) error {
+	d := max(t.o.Step, 9*time.Second)
+	// Half the maximum: the reload's compilation takes a core for a moment,
+	// and the question is what it does to requests, not to a queue.
+	rate := belowMax(t.o.ReloadRate, 0.5, rep)
+	t.logf("podgate at %g/s for %s, two policy reloads", rate, d)
+	before, err := t.metric(ctx, "podgate_policy_set_generation")
+	if err != nil {
+		return err
+	}
+	custom := bench.CustomPolicies(2)
+	var mu sync.Mutex
+	var writes []time.Time
+	var writeErr error
+	var timers []*time.Timer
+	startWrites := func() {
+		for i, name := range []string{"custom_000.rego", "custom_001.rego"} {
+			timers = append(timers, time.AfterFunc(d*time.Duration(i+1)/3, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				writes = append(writes, time.Now())
+				if err := os.WriteFile(filepath.Join(t.policies, name), []byte(custom[name]), 0o644); err != nil {
+					writeErr = err
+				}
+			}))
+		}
+	}
+	m, err := t.measure(ctx, t.webhook, t.mix, rate, d, startWrites)
+	for _, tm := range timers {
+		tm.Stop()
+	}
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if writeErr != nil {
+		return writeErr
+	}
+	time.Sleep(time.Second) // a reload still under way finishes
+	after, err := t.metric(ctx, "podgate_policy_set_generation")
+	if err != nil {
+		return err
+	}
+	run := &ReloadRun{Measured: m, Reloads: int(after - before)}
+	for _, w := range writes {
+		from := w.Sub(m.result.Started)
+		st := m.result.Window(from, from+2*time.Second)
+		run.Windows = append(run.Windows, st)
+		t.logf("  2s after a policy change: %s", st)
+	}
+	t.logf("  policy set generations %v -> %v", before, after)
+	rep.Reload = run
+	// Back to the built-in policies only.
+	for name := range custom {
+		_ = os.Remove(filepath.Join(t.policies, name))
+	}
+	return t.waitMetric(ctx, "podgate_policy_set_generation", after+1)
+}
+
+// inventory adds Nodes to the cluster, waits until the webhook's
+// inventory has them all, and runs at NodesRate.
+func (t *tester) inventory(ctx context.Context, rep *Report, c *cluster.Cluster) error {
+	if t.o.Nodes == 0 {
+		return nil
+	}
+	t.logf("adding %d Nodes", t.o.Nodes)
+	start := time.Now()
+	nodes := bench.NodeObjects(t.o.Nodes)
+	work := make(chan int)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := c.Client().Create(ctx, nodes[i]); err != nil {
+					select {
+					case errs <- fmt.Errorf("create node %s: %w", nodes[i].Name, err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for i := range nodes {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	want := float64(t.o.Nodes + len(cluster.Nodes()))
+	if err := t.waitMetric(ctx, "podgate_inventory_nodes", want); err != nil {
+		return err
+	}
+	t.logf("  %d Nodes created and in the webhook's inventory in %s", t.o.Nodes, time.Since(start).Round(100*time.Millisecond))
+	idle, err := sample(t.webhook.pid())
+	if err != nil {
+		return err
+	}
+	time.Sleep(3 * time.Second)
+	idleUse, err := idle.finish()
+	if err != nil {
+		return err
+	}
+	u, err := readUsage(t.webhook.pid())
+	if err != nil {
+		return err
+	}
+	t.logf("  idle with %d Nodes: %.2f cores, RSS %s", int(want), idleUse.Cores, mib(u.rss))
+	m, err := t.measure(ctx, t.webhook, t.mix, belowMax(t.o.NodesRate, 0.8, rep), t.o.Step)
+	if err != nil {
+		return err
+	}
+	rep.Inventory = &NodesRun{Measured: m, Nodes: int(want), IdleRSS: u.rss, IdleCores: idleUse.Cores}
+	time.Sleep(2 * time.Second)
+	if u, err := readUsage(t.webhook.pid()); err == nil {
+		rep.IdleRSSAfter = u.rss
+	}
+	return nil
+}
+
+// metric reads one unlabelled gauge or counter from the webhook.
+func (t *tester) metric(ctx context.Context, name string) (float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.metrics, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+			return strconv.ParseFloat(f[1], 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found at %s", name, t.metrics)
+}
+
+func (t *tester) waitMetric(ctx context.Context, name string, want float64) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	var got float64
+	var err error
+	for time.Now().Before(deadline) {
+		if got, err = t.metric(ctx, name); err == nil && got == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s is %v (%v), want %v", name, got, err, want)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fus", float64(d)/float64(time.Microsecond)) }

@@ -134,13 +134,13 @@ func readTree(fsys fs.FS, dir, prefix string) ([]source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", filepath.Join(prefix, path), err)
 		}
-		label := path
-		if prefix != "" {
-			label = filepath.Join(prefix, path)
-		} else {
-			label = filepath.Join("policies", path)
+		// Errors name files as the operator knows them: the custom
+		// policy directory's path, or policies/ for the built-in ones.
+		root := prefix
+		if root == "" {
+			root = "policies"
 		}
-		out = append(out, source{name: label, data: data})
+		out = append(out, source{name: filepath.Join(root, path), data: data})
 	}
 	return out, nil
 }

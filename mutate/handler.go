@@ -63,29 +63,17 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 }
 
 func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.Response, string) {
-	if err := review.Check(req); err != nil {
-		return admission.Errored(http.StatusBadRequest, err), metrics.Errored
-	}
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return admission.Allowed(""), metrics.Skipped
-	}
-	ereq := review.EngineRequest(req)
-	if reason := h.Engine.Skip(ereq); reason != "" {
-		return admission.Allowed(reason), metrics.Skipped
+	ereq, resp, decision, done := review.Start(req, h.Engine)
+	if done {
+		return resp, decision
 	}
 	if req.Operation == admissionv1.Update {
 		if reason := updateSkip(req); reason != "" {
 			return admission.Allowed(reason), metrics.Skipped
 		}
 	}
-	if h.EvalTimeout > 0 {
-		// The request's context ends when the server shuts down (SIGTERM):
-		// a request already being evaluated must still get its answer while
-		// the server drains, so only the evaluation deadline bounds it.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), h.EvalTimeout)
-		defer cancel()
-	}
+	ctx, cancel := review.EvalContext(ctx, h.EvalTimeout)
+	defer cancel()
 	evalStart := time.Now()
 	muts, err := h.Engine.Mutations(ctx, ereq)
 	metrics.Evaluation.WithLabelValues("mutate").Observe(time.Since(evalStart).Seconds())

@@ -1,16 +1,20 @@
 // Package review holds what podgate's two admission handlers share besides
-// the engine: the check that a request is well formed, and its conversion
-// to an engine.Request. Keeping it here means both webhooks reject the
-// same malformed requests with the same words.
+// the engine: the check that a request is well formed, what is in scope,
+// the conversion to an engine.Request and the evaluation deadline. Keeping
+// it here means both webhooks answer the same requests the same way.
 package review
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/metrics"
 )
 
 // Check rejects requests that no API server sends: they get 400.
@@ -41,4 +45,33 @@ func EngineRequest(req admission.Request) *engine.Request {
 		Object:    req.Object.Raw,
 		OldObject: req.OldObject.Raw,
 	}
+}
+
+// Start is the beginning both handlers share: a malformed request is
+// answered 400, an operation or object out of scope is allowed unchecked
+// (with the reason), and anything else comes back as the engine request
+// to evaluate, with done false.
+func Start(req admission.Request, eng *engine.Engine) (ereq *engine.Request, resp admission.Response, decision string, done bool) {
+	if err := Check(req); err != nil {
+		return nil, admission.Errored(http.StatusBadRequest, err), metrics.Errored, true
+	}
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return nil, admission.Allowed(""), metrics.Skipped, true
+	}
+	ereq = EngineRequest(req)
+	if reason := eng.Skip(ereq); reason != "" {
+		return nil, admission.Allowed(reason), metrics.Skipped, true
+	}
+	return ereq, admission.Response{}, "", false
+}
+
+// EvalContext bounds one evaluation by timeout (none when 0). The
+// request's context ends when the server shuts down (SIGTERM): a request
+// already being evaluated must still get its answer while the server
+// drains, so only the evaluation deadline bounds it.
+func EvalContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/podgate/podgate/certs"
 )
 
 func freeAddr(t *testing.T) (string, int) {
@@ -30,17 +28,7 @@ func freeAddr(t *testing.T) (string, int) {
 // ports with a fresh certificate in dir.
 func webhookOptions(t *testing.T, dir string) Options {
 	t.Helper()
-	ca, err := certs.NewCA("test", 2*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Issue([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WriteDir(dir, ca, pair); err != nil {
-		t.Fatal(err)
-	}
+	writeCerts(t, dir)
 	o := NewOptions()
 	_, o.Port = freeAddr(t)
 	o.CertDir = dir

@@ -27,8 +27,9 @@ func serve(t *testing.T) (string, *x509.CertPool) {
 	return serveIn(t, t.TempDir())
 }
 
-// serveIn is serve with the certificate files in dir.
-func serveIn(t *testing.T, dir string) (string, *x509.CertPool) {
+// writeCerts writes a fresh CA and a serving certificate for localhost and
+// 127.0.0.1 into dir, as the webhook's --cert-dir.
+func writeCerts(t *testing.T, dir string) *certs.CA {
 	t.Helper()
 	ca, err := certs.NewCA("test", 2*time.Hour)
 	if err != nil {
@@ -41,6 +42,13 @@ func serveIn(t *testing.T, dir string) (string, *x509.CertPool) {
 	if err := certs.WriteDir(dir, ca, pair); err != nil {
 		t.Fatal(err)
 	}
+	return ca
+}
+
+// serveIn is serve with the certificate files in dir.
+func serveIn(t *testing.T, dir string) (string, *x509.CertPool) {
+	t.Helper()
+	ca := writeCerts(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

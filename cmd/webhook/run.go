@@ -44,6 +44,7 @@ func run(ctx context.Context, o Options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	tuneGC(ctx) // see gc.go
 	log := ctrl.Log.WithName("podgate")
+	log.Info("starting podgate webhook", "version", version)
 
 	eng := engine.New()
 	if err := eng.Load(ctx, o.sources()); err != nil {

@@ -6,7 +6,7 @@
 // "podgate" and checked to be called before any test runs.
 //
 // Tests reach it through helpers that take t: kubectl, kubectlApply,
-// apiClient, testNamespace, metrics and webhookLog. A test of the webhook
+// apiClient, testNamespace and metrics. A test of the webhook
 // starts with requireWebhook(t), so it skips when there is none. A failed
 // test logs what the webhook logged while it ran (testNamespace arranges
 // it); a failed run prints the end of the webhook's log, and a failed
@@ -161,14 +161,4 @@ func metrics(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// webhookLog returns what the webhook has logged so far.
-func webhookLog(t testing.TB) string {
-	t.Helper()
-	log, err := requireWebhook(t).WebhookLog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return log
 }

@@ -199,7 +199,7 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 	for _, f := range files {
 		m, err := ast.ParseModuleWithOpts(f.name, string(f.data), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, regoErrors(err))
 			continue
 		}
 		if err := checkPackage(m, f.name); err != nil {
@@ -213,7 +213,7 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 	}
 	compiler := ast.NewCompiler().WithStrict(true)
 	if compiler.Compile(modules); compiler.Failed() {
-		return nil, compiler.Errors
+		return nil, regoErrors(compiler.Errors)
 	}
 	policies, err := describePolicies(compiler, modules)
 	if err != nil {
@@ -309,4 +309,23 @@ func prepareQuery(ctx context.Context, c *ast.Compiler, store storage.Store, pol
 		return nil, fmt.Errorf("prepare %s query: %w", rule, err)
 	}
 	return &pq, nil
+}
+
+// regoErrors writes OPA's parse and compile errors as editors and CI logs
+// link them, file:line:col: code: message, one per line (OPA's own text
+// gives no column and prefixes a count).
+func regoErrors(err error) error {
+	var list ast.Errors
+	if !errors.As(err, &list) {
+		return err
+	}
+	out := make([]error, len(list))
+	for i, e := range list {
+		if e.Location == nil {
+			out[i] = fmt.Errorf("%s: %s", e.Code, e.Message)
+			continue
+		}
+		out[i] = fmt.Errorf("%s:%d:%d: %s: %s", e.Location.File, e.Location.Row, e.Location.Col, e.Code, e.Message)
+	}
+	return errors.Join(out...)
 }

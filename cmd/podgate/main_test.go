@@ -254,7 +254,7 @@ func TestCheckReportsFileLineAndColumn(t *testing.T) {
 	dir := t.TempDir()
 	bad := write(t, dir, "bad.rego", "package podgate.policies.bad\n\nviolation contains v if {\n\tv := x\n}\n")
 	code, _, errOut := podgate(t, "", "check", dir)
-	if code != exitFailed || !strings.Contains(errOut, bad+":4:") {
+	if code != exitFailed || !strings.Contains(errOut, bad+":4:2: rego_unsafe_var_error: var x is unsafe") {
 		t.Fatalf("broken policy: exit %d %q", code, errOut)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -216,10 +217,9 @@ func runCase(ctx context.Context, eng *engine.Engine, c policies.Case) (string, 
 	if !slices.Equal(slices.Compact(got), slices.Compact(want)) {
 		return fmt.Sprintf("rules fired %v, want %v", got, want), nil
 	}
+	before, after := decodeObject(c.Object), decodeObject(dec.Mutated)
 	for _, p := range c.Expect.Mutations {
-		if !slices.ContainsFunc(dec.Patch, func(op map[string]any) bool {
-			return strings.HasPrefix(fmt.Sprint(op["path"]), p) || strings.HasPrefix(p, fmt.Sprint(op["path"]))
-		}) {
+		if has(before, p) || !has(after, p) {
 			return fmt.Sprintf("mutation %s was not made (patch %v)", p, dec.Patch), nil
 		}
 	}
@@ -234,6 +234,33 @@ func caseNodes(c policies.Case) map[string]engine.Node {
 		nodes[name] = n
 	}
 	return nodes
+}
+
+// has reports whether the JSON pointer p names something in doc.
+func has(doc any, p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	for _, key := range strings.Split(p[1:], "/") {
+		key = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
+		switch v := doc.(type) {
+		case map[string]any:
+			next, ok := v[key]
+			if !ok {
+				return false
+			}
+			doc = next
+		case []any:
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(v) {
+				return false
+			}
+			doc = v[i]
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func decodeObject(raw []byte) any {

@@ -6,8 +6,11 @@
 #   make image VERSION=0.1.0        # docker build with the build args below
 #   docker buildx build --platform linux/amd64,linux/arm64 --build-arg VERSION=0.1.0 .
 
-# The builder matches go.mod's go directive.
-ARG GO_VERSION=1.26
+# The builder is the Go release go.mod's toolchain line names: the newest
+# patch release, with no known vulnerability in the standard library
+# (`make vulncheck`). The official golang images set GOTOOLCHAIN=local, so
+# this tag is the Go that builds the binary.
+ARG GO_VERSION=1.26.11
 
 # The build runs on the builder's own platform and cross-compiles (CGO off),
 # so a multi-platform build needs no emulation.

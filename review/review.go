@@ -28,8 +28,25 @@ func Check(req admission.Request) error {
 		return fmt.Errorf("admission request for %s has no object", req.Operation)
 	case req.Operation == admissionv1.Update && len(req.OldObject.Raw) == 0:
 		return fmt.Errorf("admission request for UPDATE has no oldObject")
+	case len(req.Object.Raw) > 0 && !isObject(req.Object.Raw):
+		return fmt.Errorf("admission request object is not a JSON object")
+	case len(req.OldObject.Raw) > 0 && !isObject(req.OldObject.Raw):
+		return fmt.Errorf("admission request oldObject is not a JSON object")
 	}
 	return nil
+}
+
+// isObject says whether raw, which the review decoder has already checked
+// to be JSON, is an object rather than a list, string, number or null.
+func isObject(raw []byte) bool {
+	for _, b := range raw {
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return b == '{'
+	}
+	return false
 }
 
 // EngineRequest is what the engine needs of an admission request.

@@ -31,16 +31,16 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Port != DefaultPort || o.CertDir != DefaultCertDir || o.EvalTimeout != DefaultEvalTimeout || o.EnableHTTP2 {
+	if o.Port != DefaultPort || o.CertDir != DefaultCertDir || o.EvalTimeout != DefaultEvalTimeout || o.BodyTimeout != DefaultBodyTimeout || o.EnableHTTP2 {
 		t.Fatalf("defaults: %+v", o)
 	}
 	o, err = parse(t, "--port", "8443", "--cert-dir", "/certs", "--policy-dir", "/p", "--config", "/c.yaml",
-		"--eval-timeout", "1s", "--metrics-bind-address", "127.0.0.1:9", "--health-probe-bind-address", ":7")
+		"--eval-timeout", "1s", "--body-timeout", "2s", "--metrics-bind-address", "127.0.0.1:9", "--health-probe-bind-address", ":7")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Options{Port: 8443, CertDir: "/certs", PolicyDir: "/p", ConfigFile: "/c.yaml", EvalTimeout: time.Second,
-		MetricsAddr: "127.0.0.1:9", ProbeAddr: ":7"}
+		BodyTimeout: 2 * time.Second, MetricsAddr: "127.0.0.1:9", ProbeAddr: ":7"}
 	o.Zap = want.Zap
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("got %+v, want %+v", o, want)
@@ -48,8 +48,8 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 }
 
 func TestBadFlagsAreAllReported(t *testing.T) {
-	_, err := parse(t, "--port", "0", "--eval-timeout", "-1s", "--cert-dir", "")
-	for _, want := range []string{"--port 0", "--eval-timeout -1s", "--cert-dir"} {
+	_, err := parse(t, "--port", "0", "--eval-timeout", "-1s", "--body-timeout", "0s", "--cert-dir", "")
+	for _, want := range []string{"--port 0", "--eval-timeout -1s", "--body-timeout 0s", "--cert-dir"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}

@@ -26,6 +26,13 @@ const (
 	// well below the chart's webhook timeoutSeconds (10s) so that a slow
 	// policy yields a 500 with a reason, not an API server timeout.
 	DefaultEvalTimeout = 3 * time.Second
+	// DefaultBodyTimeout bounds how long a client may take to send a
+	// request's body once its headers are in (controller-runtime's server
+	// bounds the headers: 32s). An API server sends the body at once and
+	// gives up on the webhook after timeoutSeconds (10s by default), so a
+	// slower body is from no API server, and holding its connection and
+	// goroutine open would only help whoever is trickling it.
+	DefaultBodyTimeout = 10 * time.Second
 )
 
 // Options holds every setting of the webhook server; there are no flag
@@ -38,6 +45,7 @@ type Options struct {
 	PolicyDir   string
 	ConfigFile  string
 	EvalTimeout time.Duration
+	BodyTimeout time.Duration
 	EnableHTTP2 bool
 	Zap         zap.Options
 	// TLS: the self-managed TLS mode (tls.go); its zero value is the files
@@ -53,6 +61,7 @@ func NewOptions() Options {
 		MetricsAddr: DefaultMetricsAddr,
 		ProbeAddr:   DefaultProbeAddr,
 		EvalTimeout: DefaultEvalTimeout,
+		BodyTimeout: DefaultBodyTimeout,
 	}
 }
 
@@ -65,6 +74,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.PolicyDir, "policy-dir", o.PolicyDir, "Directory of custom .rego policies loaded next to the built-in ones.")
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "Policy configuration YAML (data.podgate.config); the shipped defaults when empty.")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "Deadline of one request's policy evaluation; keep it below the webhook timeoutSeconds.")
+	fs.DurationVar(&o.BodyTimeout, "body-timeout", o.BodyTimeout, "How long a client may take to send a request body after its headers; a slower one gets 400 and its connection is closed.")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve HTTP/2 too. Off by default, as in kubebuilder, against HTTP/2 stream-reset attacks.")
 	o.TLS.AddFlags(fs) // TLS: see tls.go
 	config.RegisterFlags(fs)
@@ -82,6 +92,9 @@ func (o *Options) Validate() error {
 	}
 	if o.EvalTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--eval-timeout %s: must be positive", o.EvalTimeout))
+	}
+	if o.BodyTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--body-timeout %s: must be positive", o.BodyTimeout))
 	}
 	errs = append(errs, o.TLS.Validate()) // TLS: see tls.go
 	return errors.Join(errs...)

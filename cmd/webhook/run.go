@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
@@ -96,14 +97,14 @@ func run(ctx context.Context, o Options) error {
 }
 
 func registerHandlers(server webhook.Server, eng *engine.Engine, o Options, log logr.Logger) {
-	server.Register("/mutate", withHTTPStatus(&webhook.Admission{
+	server.Register("/mutate", withBodyDeadline(o.BodyTimeout, withHTTPStatus(&webhook.Admission{
 		Handler:      &mutate.Handler{Engine: eng, Log: log.WithName("mutate"), EvalTimeout: o.EvalTimeout},
 		RecoverPanic: ptr.To(true),
-	}))
-	server.Register("/validate", withHTTPStatus(&webhook.Admission{
+	})))
+	server.Register("/validate", withBodyDeadline(o.BodyTimeout, withHTTPStatus(&webhook.Admission{
 		Handler:      &validate.Handler{Engine: eng, Log: log.WithName("validate"), EvalTimeout: o.EvalTimeout},
 		RecoverPanic: ptr.To(true),
-	}))
+	})))
 }
 
 func policiesLoaded(eng *engine.Engine) healthz.Checker {
@@ -124,6 +125,21 @@ func (o *Options) tlsConfig(c *tls.Config) {
 	if !o.EnableHTTP2 {
 		c.NextProtos = []string{"http/1.1"}
 	}
+}
+
+// withBodyDeadline gives a request's body d to arrive: a client that
+// trickles it gets 400 (the read fails, and controller-runtime answers
+// that it could not read the body) instead of holding a connection and a
+// goroutine for as long as it likes. The server sets a fresh read deadline
+// before the next request on the connection, so this one ends with the
+// request.
+func withBodyDeadline(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An error means the connection cannot take a deadline (only in
+		// tests with a recorder); the request is served all the same.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		h.ServeHTTP(w, r)
+	})
 }
 
 // withHTTPStatus gives malformed requests a real HTTP error status.

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -45,8 +48,9 @@ func writeCerts(t *testing.T, dir string) *certs.CA {
 	return ca
 }
 
-// serveIn is serve with the certificate files in dir.
-func serveIn(t *testing.T, dir string) (string, *x509.CertPool) {
+// serveIn is serve with the certificate files in dir, and the options
+// changed by each of with.
+func serveIn(t *testing.T, dir string, with ...func(*Options)) (string, *x509.CertPool) {
 	t.Helper()
 	ca := writeCerts(t, dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,6 +61,9 @@ func serveIn(t *testing.T, dir string) (string, *x509.CertPool) {
 	ln.Close()
 	o := NewOptions()
 	o.Port, o.CertDir = port, dir
+	for _, f := range with {
+		f(&o)
+	}
 	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: []func(*tls.Config){o.tlsConfig}})
 	registerHandlers(srv, testenv.Engine(t, ""), o, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -96,6 +103,10 @@ func TestRealServerAnswersBadInput(t *testing.T) {
 	addr, pool := serve(t)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	v1beta1 := strings.Replace(review, "admission.k8s.io/v1", "admission.k8s.io/v1beta1", 1)
+	// 6.5 MiB of annotation: a Pod as large as an API server lets through.
+	huge := strings.Replace(review, `"metadata":{"name":"p"}`, `"metadata":{"name":"p","annotations":{"a":"`+strings.Repeat("a", 6<<20+1<<19)+`"}}`, 1)
+	notAnObject := strings.Replace(review, `"object":{`, `"object":"a Pod","unused":{`, 1)
+	wrongTypes := strings.Replace(review, `"spec":{"containers":[`, `"spec":{"volumes":5,"tolerations":"all","containers":[`, 1)
 	for name, tc := range map[string]struct {
 		path, body, contentType string
 		status                  int
@@ -104,6 +115,9 @@ func TestRealServerAnswersBadInput(t *testing.T) {
 		"a v1 review is answered as v1":                     {"/validate", review, "application/json", 200, `"apiVersion":"admission.k8s.io/v1"`},
 		"a v1beta1 review is answered as v1beta1":           {"/validate", v1beta1, "application/json", 200, `"apiVersion":"admission.k8s.io/v1beta1"`},
 		"8 MiB, over the 7 MiB an API server sends, is 413": {"/mutate", `{"x":"` + strings.Repeat("a", 8<<20) + `"}`, "application/json", 413, "too large"},
+		"a 6.5 MiB Pod, under that limit, is evaluated":     {"/validate", huge, "application/json", 200, `"allowed":true`},
+		"an object that is not a JSON object is 400":        {"/validate", notAnObject, "application/json", 400, "object is not a JSON object"},
+		"fields of the wrong type are evaluated, not 500":   {"/validate", wrongTypes, "application/json", 200, `"uid":"u1"`},
 		"deeply nested JSON is 400":                         {"/mutate", strings.Repeat("[", 100000), "application/json", 400, "max depth"},
 		"a form post is 400":                                {"/validate", "a=b", "application/x-www-form-urlencoded", 400, "contentType"},
 		"an unknown path is 404":                            {"/admit", review, "application/json", 404, ""},
@@ -123,5 +137,33 @@ func TestRealServerAnswersBadInput(t *testing.T) {
 				t.Fatalf("answer is not JSON: %.300s", buf.String())
 			}
 		})
+	}
+}
+
+// A client that sends its headers and then trickles the body, or stops,
+// gets 400 once --body-timeout has passed, and its connection is closed:
+// it does not hold a connection and a goroutine for as long as it likes.
+func TestSlowBodyIsCutOffAfterBodyTimeout(t *testing.T) {
+	addr, pool := serveIn(t, t.TempDir(), func(o *Options) { o.BodyTimeout = 500 * time.Millisecond })
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /validate HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(review), review[:20])
+	// The deadline only keeps a broken server from hanging the test.
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "timeout") {
+		t.Fatalf("got %d %s, want 400 naming the timeout", resp.StatusCode, body)
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("connection still open after the answer (read: %v)", err)
 	}
 }

@@ -212,3 +212,41 @@ func TestEvaluationPastItsDeadlineIsA500NotAnAllow(t *testing.T) {
 	}
 	t.Logf("answered after %v: %s", time.Since(start), resp.Result.Message)
 }
+
+// conflictPolicy compiles, but its evaluation fails on every Pod: a
+// function that gives two answers for one input is an eval_conflict_error.
+const conflictPolicy = `# METADATA
+# title: Conflict
+# description: A policy whose evaluation fails on every Pod.
+# custom:
+#   enforcement: deny
+#   rules:
+#     conflict: {enforcement: deny, summary: fails at evaluation}
+package podgate.policies.conflict
+
+kind(o) := o.kind
+
+kind(o) := "other" if o.kind == "Pod"
+
+violation contains {"rule": "conflict", "msg": "never sent"} if {
+	kind(input.request.object) == "nothing"
+}
+`
+
+func TestRegoRuntimeErrorIsA500NotAnAllow(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "conflict.rego"), []byte(conflictPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New()
+	if err := eng.Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Engine: eng, Log: logr.Discard()}
+	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	if resp.Allowed || resp.Result.Code != http.StatusInternalServerError ||
+		!strings.Contains(resp.Result.Message, "podgate could not evaluate its policies") || !strings.Contains(resp.Result.Message, "conflict") {
+		t.Fatalf("want a 500 naming the conflict, got allowed=%v %+v", resp.Allowed, resp.Result)
+	}
+	t.Log(resp.Result.Message)
+}

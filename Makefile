@@ -93,6 +93,25 @@ loadtest: ## HTTPS load test of the webhook side by side with opa run --server (
 	LOADTEST_DURATION=$(LOADTEST_DURATION) bin/loadtest/loadtest --webhook bin/loadtest/webhook \
 	  --opa bin/opa-$(OPA_VERSION)/opa --json bin/loadtest/report.json
 
+# The soak (docs/performance.md, "Soak"), not part of `make test` either:
+# SOAK_RATE admission requests/s for SOAK_DURATION straight to the webhook,
+# then as long through kube-apiserver (dry-run creates; SOAK_API_RATE, when
+# not 0, replaces SOAK_RATE there): 2 x SOAK_DURATION and about 5 minutes
+# more, mostly waiting out the webhook's 90s idle timeout for the goroutine
+# counts.
+# SOAK_PHASES=direct or SOAK_PHASES=api runs one phase. It fails on any
+# error, memory growth or goroutine leak, and writes bin/soak/report.json.
+SOAK_DURATION ?= 10m
+SOAK_RATE ?= 1000
+SOAK_API_RATE ?= 0
+SOAK_PHASES ?= direct,api
+
+.PHONY: soak
+soak: ## Soak: SOAK_RATE req/s for SOAK_DURATION (10m) direct and through kube-apiserver; flat memory, no leak.
+	$(GO) build -o bin/soak/soak ./test/load/cmd/soak
+	bin/soak/soak --duration $(SOAK_DURATION) --rate $(SOAK_RATE) --api-rate $(SOAK_API_RATE) \
+	  --phases $(SOAK_PHASES) --json bin/soak/report.json
+
 # govulncheck reads the Go vulnerability database from the golang.org/x/vulndb
 # module, fetched through the Go module proxy and indexed into
 # bin/vulndb-<version> (test/tools/vulndb.sh): vuln.go.dev is not needed.

@@ -17,6 +17,33 @@ func (c *Cluster) MetricsURL() string {
 	return c.webhook.metricsURL()
 }
 
+// WebhookURL is the webhook's HTTPS base URL, https://127.0.0.1:<port>, for
+// calling it directly; empty without a webhook.
+func (c *Cluster) WebhookURL() string {
+	if c.webhook == nil {
+		return ""
+	}
+	return "https://" + loopback(c.webhook.port)
+}
+
+// WebhookCA is the CA certificate (PEM) that verifies the webhook's serving
+// certificate: the caBundle of its webhook configurations.
+func (c *Cluster) WebhookCA() []byte {
+	if c.webhook == nil {
+		return nil
+	}
+	return c.webhook.caPEM
+}
+
+// WebhookPID is the webhook process's id, for reading its resource use
+// from /proc; 0 without a webhook.
+func (c *Cluster) WebhookPID() int {
+	if c.webhook == nil {
+		return 0
+	}
+	return c.webhook.cmd.Process.Pid
+}
+
 // Metrics returns the webhook's Prometheus metrics, as text.
 func (c *Cluster) Metrics(ctx context.Context) (string, error) {
 	if c.webhook == nil {

@@ -109,3 +109,29 @@ func TestPercentilesOfKnownLatencies(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestExpectJudgesEveryAnswerThroughTheGivenClient(t *testing.T) {
+	ts, _, _ := server(t)
+	client := ts.Client() // trusts the test server's certificate; RootCAs stays unset
+	var statuses atomic.Int64
+	res, err := Run(context.Background(), Options{
+		URL: ts.URL, Client: client, Workers: 2, Duration: 5 * time.Second, MaxRequests: 100,
+		Requests: []Request{{Name: "ok", Path: "/ok", Body: []byte("a")}, {Name: "fail", Path: "/fail", Body: []byte("b")}},
+		Expect: func(req Request, resp *http.Response, _ []byte) error {
+			statuses.Add(1)
+			if req.Name == "fail" && resp.StatusCode == http.StatusInternalServerError {
+				return nil // the expected answer to this one
+			}
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: HTTP %d", req.Name, resp.StatusCode)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Summary(); st.Requests != 100 || st.Errors != 0 || statuses.Load() != 100 {
+		t.Errorf("%d requests, %d errors, %d judged; want 100, 0 and 100 (the 500s expected)", st.Requests, st.Errors, statuses.Load())
+	}
+}

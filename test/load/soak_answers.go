@@ -135,17 +135,20 @@ func uniqueSorted(s []string) []string {
 // (errorKind reads them back).
 const (
 	kindWebhookCall = "failed calling webhook"
-	kindTimeout     = "timeout"
-	kindThrottled   = "HTTP 429"
-	kindServer      = "HTTP 5xx"
-	kindUnexpected  = "unexpected answer"
-	kindNotSent     = "not sent: too many in flight"
-	kindTransport   = "transport"
+	// kindWebhookError is the webhook's own 500: it could not decide
+	// (e.g. its evaluation deadline passed) and said so, never allowing.
+	kindWebhookError = "webhook answered 500"
+	kindTimeout      = "timeout"
+	kindThrottled    = "HTTP 429"
+	kindServer       = "HTTP 5xx"
+	kindUnexpected   = "unexpected answer"
+	kindNotSent      = "not sent: too many in flight"
+	kindTransport    = "transport"
 )
 
 // errorKind sorts one of loadgen's error texts into a kind.
 func errorKind(text string) string {
-	for _, kind := range []string{kindWebhookCall, kindUnexpected, kindThrottled} {
+	for _, kind := range []string{kindWebhookCall, kindWebhookError, kindUnexpected, kindThrottled} {
 		if strings.HasPrefix(text, kind) {
 			return kind
 		}
@@ -209,6 +212,8 @@ func checkCreate(want expectation, name string, code int, warningHeaders []strin
 		return fmt.Errorf("%s (HTTP %d): %s", kindWebhookCall, code, msg)
 	case code == http.StatusTooManyRequests:
 		return fmt.Errorf("%s: %s", kindThrottled, msg)
+	case code >= 500 && strings.Contains(msg, "denied the request"):
+		return fmt.Errorf("%s: %s", kindWebhookError, msg)
 	case code >= 500:
 		return fmt.Errorf("HTTP %d: %s", code, msg)
 	case !want.allowed:

@@ -37,6 +37,8 @@ func TestCreateAnswersAreJudgedAgainstTheWebhooksOwn(t *testing.T) {
 		{"a denied object created is an unexpected answer", denied, 201, nil, created, kindUnexpected},
 		{"a webhook call that failed is counted as such", allowed, 500, nil,
 			`{"kind":"Status","message":"Internal error occurred: failed calling webhook \"mutate.podgate.dev\": context deadline exceeded","code":500}`, kindWebhookCall},
+		{"the webhook's own 500 is counted as such", allowed, 500, nil,
+			`{"kind":"Status","message":"admission webhook \"validate.podgate.dev\" denied the request: podgate could not evaluate its policies: eval_cancel_error: context deadline exceeded","code":500}`, kindWebhookError},
 		{"a 429 is throttling", allowed, 429, nil, `{"kind":"Status","message":"too many requests","code":429}`, kindThrottled},
 		{"a 503 is a server error", allowed, 503, nil, `{"kind":"Status","message":"unavailable","code":503}`, kindServer},
 	}

@@ -113,8 +113,8 @@ var schedulingSpecs = map[string]string{
 }
 
 func workloadObject(kind, spec string) []byte {
-	pod := fmt.Sprintf(`{"containers": [{"name": "app", "image": "app:1", "ports": [{"containerPort": 80}],
-		"readinessProbe": {"tcpSocket": {"port": 80}}, "livenessProbe": {"tcpSocket": {"port": 80}}}]}`)
+	pod := `{"containers": [{"name": "app", "image": "app:1", "ports": [{"containerPort": 80}],
+		"readinessProbe": {"tcpSocket": {"port": 80}}, "livenessProbe": {"tcpSocket": {"port": 80}}}]}`
 	var merged map[string]any
 	_ = json.Unmarshal([]byte(pod), &merged)
 	var extra map[string]any

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -166,4 +167,30 @@ func TestSlowBodyIsCutOffAfterBodyTimeout(t *testing.T) {
 	if _, err := r.ReadByte(); err != io.EOF {
 		t.Fatalf("connection still open after the answer (read: %v)", err)
 	}
+}
+
+// A client that never finishes its headers has its connection closed
+// (controller-runtime's server gives headers 32s): a slowloris holds no
+// connection for long. It takes that long, so it runs beside the others.
+func TestUnfinishedHeadersAreCutOff(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("waits out the 32s header timeout")
+	}
+	addr, pool := serve(t)
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /validate HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n", addr)
+	// The deadline only keeps a broken server from hanging the test.
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	start := time.Now()
+	n, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after %v with unfinished headers", time.Since(start).Round(time.Second))
+	}
+	t.Logf("closed after %v (%d bytes answered, %v)", time.Since(start).Round(time.Second), n, err)
 }

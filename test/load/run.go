@@ -550,23 +550,13 @@ func (t *tester) inventory(ctx context.Context, rep *Report, c *cluster.Cluster)
 }
 
 // metric reads one unlabelled gauge or counter from the webhook.
+// metric reads one metric of the webhook: the sum of its series.
 func (t *tester) metric(ctx context.Context, name string) (float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.metrics, nil)
-	resp, err := http.DefaultClient.Do(req)
+	m, err := scrape(ctx, t.metrics, name)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", t.metrics, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
-			return strconv.ParseFloat(f[1], 64)
-		}
-	}
-	return 0, fmt.Errorf("metric %s not found at %s", name, t.metrics)
+	return m[name], nil
 }
 
 func (t *tester) waitMetric(ctx context.Context, name string, want float64) error {

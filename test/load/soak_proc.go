@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // scrapeClient opens a connection per scrape: an idle keep-alive
@@ -38,44 +40,31 @@ func scrape(ctx context.Context, url string, names ...string) (map[string]float6
 	return parseMetrics(resp.Body, names)
 }
 
+// parseMetrics sums, for each name, the samples of that metric family in
+// a Prometheus text exposition (expfmt's parser).
 func parseMetrics(r io.Reader, names []string) (map[string]float64, error) {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			// Label values may hold spaces: the value follows the '}'.
-			name = line[:i]
-			end := strings.LastIndexByte(line, '}')
-			if end < 0 {
-				continue
-			}
-			rest = line[end+1:]
-		}
-		if !slices.Contains(names, name) {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metric %s: %w", name, err)
-		}
-		out[name] += v
-	}
-	if err := sc.Err(); err != nil {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
 		return nil, err
 	}
+	out := map[string]float64{}
 	for _, n := range names {
-		if _, ok := out[n]; !ok {
+		mf, ok := families[n]
+		if !ok {
 			return nil, fmt.Errorf("metric %s not found", n)
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				out[n] += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[n] += m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				out[n] += m.GetUntyped().GetValue()
+			default:
+				return nil, fmt.Errorf("metric %s: a %s has no single value", n, mf.GetType())
+			}
 		}
 	}
 	return out, nil

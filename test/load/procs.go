@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,12 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/podgate/podgate/certs"
+	"github.com/prometheus/procfs"
 )
 
 const (
@@ -28,9 +27,6 @@ const (
 	readyTimeout = time.Minute
 	// stopTimeout is how long a server may drain after SIGTERM.
 	stopTimeout = 15 * time.Second
-	// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on
-	// every Linux architecture Go supports.
-	clockTicks = 100
 )
 
 // server is a process under test: the podgate webhook or OPA.
@@ -124,36 +120,21 @@ type usage struct {
 
 func readUsage(pid int) (usage, error) {
 	u := usage{at: time.Now()}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return u, err
 	}
-	// "pid (comm) state ppid ...": comm may hold spaces; utime and stime
-	// are fields 14 and 15, the 12th and 13th after the closing paren.
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(f) < 13 {
-		return u, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	u.cpu = time.Duration(utime+stime) * time.Second / clockTicks
-	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	stat, err := p.Stat()
 	if err != nil {
 		return u, err
 	}
-	defer status.Close()
-	sc := bufio.NewScanner(status)
-	for sc.Scan() {
-		key, val, _ := strings.Cut(sc.Text(), ":")
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		switch key {
-		case "VmRSS":
-			u.rss = kb << 10
-		case "VmHWM":
-			u.peak = kb << 10
-		}
+	status, err := p.NewStatus()
+	if err != nil {
+		return u, err
 	}
-	return u, sc.Err()
+	u.cpu = time.Duration(stat.CPUTime() * float64(time.Second))
+	u.rss, u.peak = int64(status.VmRSS), int64(status.VmHWM)
+	return u, nil
 }
 
 // sampler records a process's largest RSS while a run lasts.

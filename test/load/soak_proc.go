@@ -2,18 +2,17 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
 )
 
 // scrapeClient opens a connection per scrape: an idle keep-alive
@@ -74,33 +73,34 @@ func parseMetrics(r io.Reader, names []string) (map[string]float64, error) {
 // port (the webhook's side of its clients' connections), in pid's network
 // namespace.
 func openConns(pid, port int) (int, error) {
+	return establishedTo(fmt.Sprintf("/proc/%d", pid), port)
+}
+
+// establishedTo counts the connections in state ESTABLISHED with local
+// port port in root/net/tcp and root/net/tcp6 (the latter may be missing:
+// no IPv6).
+func establishedTo(root string, port int) (int, error) {
+	fs, err := procfs.NewFS(root)
+	if err != nil {
+		return 0, err
+	}
+	const established = 1 // TCP_ESTABLISHED in include/net/tcp_states.h
 	n := 0
-	for _, file := range []string{"tcp", "tcp6"} {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, file))
+	for i, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
+		lines, err := table()
 		if err != nil {
-			if os.IsNotExist(err) && file == "tcp6" {
-				continue // no IPv6
+			if i == 1 && errors.Is(err, os.ErrNotExist) {
+				continue
 			}
 			return 0, err
 		}
-		n += countEstablished(string(data), port)
-	}
-	return n, nil
-}
-
-// countEstablished counts the lines of /proc/net/tcp{,6} in state 01
-// (ESTABLISHED) whose local address ends in :port (hexadecimal).
-func countEstablished(table string, port int) int {
-	want := fmt.Sprintf(":%04X", port)
-	n := 0
-	for _, line := range strings.Split(table, "\n") {
-		// sl local_address rem_address st ...
-		f := strings.Fields(line)
-		if len(f) > 3 && f[3] == "01" && strings.HasSuffix(f[1], want) {
-			n++
+		for _, l := range lines {
+			if l.St == established && l.LocalPort == uint64(port) {
+				n++
+			}
 		}
 	}
-	return n
+	return n, nil
 }
 
 // childPIDs finds this process's children by command name: envtest
@@ -108,28 +108,15 @@ func countEstablished(table string, port int) int {
 // the cluster.
 func childPIDs(names ...string) map[string]int {
 	out := map[string]int{}
+	procs, err := procfs.AllProcs()
+	if err != nil {
+		return out
+	}
 	self := os.Getpid()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range dirs {
-		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ..."
-		s := string(stat)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(s[end+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		comm := s[open+1 : end]
-		if ppid == self && slices.Contains(names, comm) {
-			pid, _ := strconv.Atoi(filepath.Base(dir))
-			out[comm] = pid
+	for _, p := range procs {
+		st, err := p.Stat()
+		if err == nil && st.PPID == self && slices.Contains(names, st.Comm) {
+			out[st.Comm] = p.PID
 		}
 	}
 	return out

@@ -3,6 +3,9 @@ package load
 import (
 	"flag"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -114,15 +117,31 @@ go_memstats_heap_inuse_bytes 1.5e+07
 
 func TestOnlyEstablishedConnectionsToThePortAreCounted(t *testing.T) {
 	// Port 9443 is 24E3; 01 is ESTABLISHED, 0A LISTEN, 06 TIME_WAIT.
-	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+	tcp := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000:24E3 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
    1: 0100007F:24E3 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
    2: 0100007F:D431 0100007F:24E3 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
-   3: 0100007F:24E3 0100007F:D432 06 00000000:00000000 03:00001000 00000000     0        0 0 3 0
-   4: 0000000000000000FFFF00000100007F:24E3 0000000000000000FFFF00000100007F:D433 01 0 0 0 0 0 5 1
+   3: 0100007F:24E3 0100007F:D432 06 00000000:00000000 03:00001000 00000000     0        0 0 3 0000000000000000
 `
-	if n := countEstablished(table, 9443); n != 2 {
-		t.Errorf("%d connections, want 2 (the webhook's side of two)", n)
+	tcp6 := `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0000000000000000FFFF00000100007F:24E3 0000000000000000FFFF00000100007F:D433 01 00000000:00000000 00:00000000 00000000     0        0 5 1 0 20 4 30 10 -1
+`
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "net", "tcp"), []byte(tcp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n, err := establishedTo(root, 9443)
+	if err != nil || n != 1 {
+		t.Errorf("without tcp6: %d connections (%v), want 1", n, err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "net", "tcp6"), []byte(tcp6), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := establishedTo(root, 9443); err != nil || n != 2 {
+		t.Errorf("%d connections (%v), want 2 (the webhook's side of two)", n, err)
 	}
 }
 
@@ -211,5 +230,23 @@ func TestSoakOptionsFromFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to name %s", err, want)
 		}
+	}
+}
+
+func TestOwnUsageAndChildrenAreRead(t *testing.T) {
+	// Spend a few clock ticks of CPU, so that there is some to read.
+	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
+	}
+	u, err := readUsage(os.Getpid())
+	if err != nil || u.cpu <= 0 || u.rss <= 0 || u.peak < u.rss {
+		t.Fatalf("usage of this process: %+v (%v)", u, err)
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if got := childPIDs("sleep", "etcd"); len(got) != 1 || got["sleep"] != cmd.Process.Pid {
+		t.Fatalf("children: %v, want sleep=%d only", got, cmd.Process.Pid)
 	}
 }

@@ -3,16 +3,28 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
+// The operations policies look at; any other is allowed unchecked.
+const (
+	OperationCreate = "CREATE"
+	OperationUpdate = "UPDATE"
+)
+
 // Skip says why policies do not look at req at all, or "" when they do.
-// Both webhooks use it, so the two always agree on what is in scope:
+// Both webhooks, the CLI and the audit use it, so they always agree on
+// what is in scope:
+//   - operations other than CREATE and UPDATE;
 //   - namespaces excluded in config (kube-system and kube-node-lease by default);
 //   - Pods owned by a controller: they were checked as their owner's pod
 //     template, and a denied ReplicaSet pod would only show up as an event
 //     nobody reads.
 func (e *Engine) Skip(req *Request) string {
+	if req.Operation != OperationCreate && req.Operation != OperationUpdate {
+		return fmt.Sprintf("operation %s is not checked", req.Operation)
+	}
 	if s := e.current.Load(); s != nil && slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
 		return fmt.Sprintf("namespace %s is excluded", req.Namespace)
 	}
@@ -45,4 +57,48 @@ func controllerOf(raw []byte) string {
 		}
 	}
 	return ""
+}
+
+// templatePaths is where each workload kind keeps its pod template.
+var templatePaths = map[string][]string{
+	"Deployment":  {"spec", "template"},
+	"StatefulSet": {"spec", "template"},
+	"DaemonSet":   {"spec", "template"},
+	"ReplicaSet":  {"spec", "template"},
+	"Job":         {"spec", "template"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template"},
+}
+
+// updateSkip says why an UPDATE gets no mutation: podgate never starts a
+// rollout by itself, so it mutates only when the pod template changed (a
+// rollout is happening anyway). A Pod's containers cannot gain probes
+// after creation, so Pod updates are never mutated.
+func updateSkip(req *Request) string {
+	if req.Kind.Kind == "Pod" {
+		return "a pod's containers cannot change after creation"
+	}
+	path, ok := templatePaths[req.Kind.Kind]
+	if !ok {
+		return ""
+	}
+	var obj, old map[string]any
+	if json.Unmarshal(req.Object, &obj) != nil || json.Unmarshal(req.OldObject, &old) != nil {
+		return ""
+	}
+	if reflect.DeepEqual(dig(obj, path), dig(old, path)) {
+		return "pod template unchanged; podgate mutates only when a rollout happens anyway"
+	}
+	return ""
+}
+
+func dig(m map[string]any, path []string) any {
+	var cur any = m
+	for _, k := range path {
+		next, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = next[k]
+	}
+	return cur
 }

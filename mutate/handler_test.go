@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
+	"github.com/go-openapi/jsonpointer"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podgate/podgate/internal/testenv"
@@ -45,18 +45,12 @@ func has(t *testing.T, doc []byte, pointer string) bool {
 	if err := json.Unmarshal(doc, &v); err != nil {
 		t.Fatal(err)
 	}
-	parts, err := parsePointer(pointer)
+	p, err := jsonpointer.New(pointer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range parts {
-		next, err := step(v, k, false)
-		if err != nil {
-			return false
-		}
-		v = next
-	}
-	return true
+	_, _, err = p.Get(v)
+	return err == nil
 }
 
 func TestTestdataMutationsAreAppliedAndIdempotent(t *testing.T) {
@@ -154,28 +148,4 @@ func TestMalformedAndFailingRequestsNeverAllow(t *testing.T) {
 	if resp := h.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
 		t.Fatalf("broken object: want 500, got %+v", resp.Result)
 	}
-}
-
-func TestApplyCreatesMissingParents(t *testing.T) {
-	doc := map[string]any{"metadata": map[string]any{}}
-	if err := apply(doc, "add", "/metadata/annotations/a~1b", "v"); err != nil {
-		t.Fatal(err)
-	}
-	got := doc["metadata"].(map[string]any)["annotations"].(map[string]any)["a/b"]
-	if got != "v" {
-		t.Fatalf("got %v", doc)
-	}
-	if err := apply(doc, "replace", "/spec/x", 1); err == nil {
-		t.Fatal("replace of a missing field must fail")
-	}
-	if !slices.Equal(must(parsePointer("/a/~0b/c~1d")), []string{"a", "~b", "c/d"}) {
-		t.Fatal("pointer unescaping")
-	}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }

@@ -1,20 +1,19 @@
 // Package review holds what podgate's two admission handlers share besides
-// the engine: the check that a request is well formed, what is in scope,
-// the conversion to an engine.Request and the evaluation deadline. Keeping
-// it here means both webhooks answer the same requests the same way.
+// the engine: the check that a request is well formed, the conversion to an
+// engine.Request and the evaluation deadline. Keeping it here means both
+// webhooks answer the same requests the same way; what is in scope and
+// what the policies decide is the engine's (engine.Mutate, engine.Validate).
 package review
 
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/podgate/podgate/engine"
-	"github.com/podgate/podgate/metrics"
 )
 
 // Check rejects requests that no API server sends: they get 400.
@@ -62,24 +61,6 @@ func EngineRequest(req admission.Request) *engine.Request {
 		Object:    req.Object.Raw,
 		OldObject: req.OldObject.Raw,
 	}
-}
-
-// Start is the beginning both handlers share: a malformed request is
-// answered 400, an operation or object out of scope is allowed unchecked
-// (with the reason), and anything else comes back as the engine request
-// to evaluate, with done false.
-func Start(req admission.Request, eng *engine.Engine) (ereq *engine.Request, resp admission.Response, decision string, done bool) {
-	if err := Check(req); err != nil {
-		return nil, admission.Errored(http.StatusBadRequest, err), metrics.Errored, true
-	}
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return nil, admission.Allowed(""), metrics.Skipped, true
-	}
-	ereq = EngineRequest(req)
-	if reason := eng.Skip(ereq); reason != "" {
-		return nil, admission.Allowed(reason), metrics.Skipped, true
-	}
-	return ereq, admission.Response{}, "", false
 }
 
 // EvalContext bounds one evaluation by timeout (none when 0). The

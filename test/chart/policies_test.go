@@ -14,7 +14,6 @@ import (
 	"github.com/podgate/podgate/policies"
 	"github.com/podgate/podgate/review"
 	"github.com/podgate/podgate/test/cluster"
-	"github.com/podgate/podgate/validate"
 )
 
 // workloadKinds are the kinds podgate's policies look at.
@@ -51,11 +50,11 @@ func TestTheChartObeysPodgatesOwnPolicies(t *testing.T) {
 				if reason := eng.Skip(req); reason != "" {
 					t.Fatalf("%s skipped (%s): the check would prove nothing", key, reason)
 				}
-				vs, err := validate.Violations(context.Background(), eng, req)
+				d, err := eng.Decide(context.Background(), req)
 				if err != nil {
 					t.Fatalf("%s: %v", key, err)
 				}
-				for _, v := range vs {
+				for _, v := range d.Violations {
 					if v.Enforcement == engine.Deny || v.Enforcement == engine.Warn {
 						t.Errorf("%s breaks %s/%s (%s): %s", key, v.Policy, v.Rule, v.Enforcement, v.Message)
 					}

@@ -1,4 +1,4 @@
-package mutate
+package engine
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ func apply(doc map[string]any, op, pointer string, value any) error {
 		parent = child
 	}
 	last := path[len(path)-1]
-	if err := set(parent, last, op, value); err != nil {
+	if err := setKey(parent, last, op, value); err != nil {
 		return fmt.Errorf("%s %s: %w", op, pointer, err)
 	}
 	return nil
@@ -45,7 +45,7 @@ func step(parent any, key string, create bool) (any, error) {
 		}
 		return child, nil
 	case []any:
-		i, err := index(key, len(p))
+		i, err := arrayIndex(key, len(p))
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +54,7 @@ func step(parent any, key string, create bool) (any, error) {
 	return nil, fmt.Errorf("%T has no children", parent)
 }
 
-func set(parent any, key, op string, value any) error {
+func setKey(parent any, key, op string, value any) error {
 	switch p := parent.(type) {
 	case map[string]any:
 		_, exists := p[key]
@@ -71,7 +71,7 @@ func set(parent any, key, op string, value any) error {
 		// Arrays are only changed in place: appending or removing would
 		// need the parent to hold the new slice, and no built-in policy
 		// needs it.
-		i, err := index(key, len(p))
+		i, err := arrayIndex(key, len(p))
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func set(parent any, key, op string, value any) error {
 	return fmt.Errorf("cannot set a field of %T", parent)
 }
 
-func index(key string, n int) (int, error) {
+func arrayIndex(key string, n int) (int, error) {
 	i, err := strconv.Atoi(key)
 	if err != nil || i < 0 || i >= n {
 		return 0, fmt.Errorf("index %q out of range [0,%d)", key, n)

@@ -22,9 +22,11 @@ import (
 type Engine struct {
 	current    atomic.Pointer[set]
 	generation atomic.Int64
+	nodesGen   atomic.Int64
 
-	mu        sync.Mutex // serializes Load and SetNodes
-	inventory ast.Value  // the last inventory, as Rego data (inventoryValue)
+	mu        sync.Mutex    // serializes Load and SetNodes
+	inventory ast.Value     // the last inventory, as Rego data (inventoryValue)
+	changed   chan struct{} // closed and replaced at every change (Changed)
 }
 
 // set is one compiled policy set with its config and data store.
@@ -43,7 +45,7 @@ var ErrNotLoaded = errors.New("no policy set loaded")
 // New returns an engine with no policy set; call Load.
 func New() *Engine {
 	empty, _ := inventoryValue(nil)
-	return &Engine{inventory: empty}
+	return &Engine{inventory: empty, changed: make(chan struct{})}
 }
 
 // Load compiles the policy set from src and, if that succeeds, swaps it in.
@@ -69,7 +71,23 @@ func (e *Engine) load(ctx context.Context, src Sources, unchanged string) (bool,
 	}
 	e.current.Store(s)
 	e.generation.Add(1)
+	e.notify()
 	return true, nil
+}
+
+// Changed returns a channel that is closed at the next change of what
+// decisions depend on: a new policy set (Generation) or new Node facts
+// (NodesGeneration). The audit re-judges what it has seen when it fires.
+func (e *Engine) Changed() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.changed
+}
+
+// notify wakes the waiters of Changed; the caller holds e.mu.
+func (e *Engine) notify() {
+	close(e.changed)
+	e.changed = make(chan struct{})
 }
 
 // Ready reports whether a policy set is loaded.
@@ -78,6 +96,9 @@ func (e *Engine) Ready() bool { return e.current.Load() != nil }
 // Generation counts the policy sets loaded so far; Hash identifies the
 // current one by its sources.
 func (e *Engine) Generation() int64 { return e.generation.Load() }
+
+// NodesGeneration counts the Node inventories set so far (SetNodes).
+func (e *Engine) NodesGeneration() int64 { return e.nodesGen.Load() }
 
 // Hash identifies the current policy set by the hash of its sources.
 func (e *Engine) Hash() string {
@@ -111,6 +132,8 @@ func (e *Engine) SetNodes(ctx context.Context, nodes map[string]Node) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.inventory = value
+	e.nodesGen.Add(1)
+	defer e.notify()
 	s := e.current.Load()
 	if s == nil {
 		return nil

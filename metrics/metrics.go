@@ -86,7 +86,66 @@ var (
 	})
 )
 
+// The audit's metrics (package audit).
+var (
+	// AuditViolations is what the audit currently finds.
+	AuditViolations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "podgate_audit_violations",
+		Help: "Violations the audit currently finds in the cluster's workloads, by policy, rule and enforcement.",
+	}, []string{"policy", "rule", "enforcement"})
+
+	// AuditMutations is how many pending mutations the audit finds.
+	AuditMutations = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "podgate_audit_pending_mutations",
+		Help: "Mutations the next apply of the cluster's workloads would get (e.g. probes to inject), by policy.",
+	}, []string{"policy"})
+
+	// AuditObjects is how many objects the audit judges.
+	AuditObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "podgate_audit_objects",
+		Help: "Objects the audit judges, by kind, as of its last complete scan.",
+	}, []string{"kind"})
+
+	// AuditEvaluations counts the audit's judgements.
+	AuditEvaluations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podgate_audit_evaluations_total",
+		Help: "Objects judged by the audit, by result (ok, error).",
+	}, []string{"result"})
+
+	// AuditScanDuration is how long the last complete scan took.
+	AuditScanDuration = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podgate_audit_scan_duration_seconds",
+		Help: "How long the audit's last complete scan of every workload took.",
+	})
+
+	// AuditLastScan is when the last complete scan ended.
+	AuditLastScan = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podgate_audit_last_scan_timestamp_seconds",
+		Help: "When the audit last completed a scan of every workload.",
+	})
+
+	// AuditReportWrites counts report writes by operation (apply, delete).
+	AuditReportWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podgate_audit_report_writes_total",
+		Help: "Reports the audit wrote, by operation (apply, delete).",
+	}, []string{"operation"})
+
+	// AuditReportWriteErrors counts failed report writes.
+	AuditReportWriteErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podgate_audit_report_write_errors_total",
+		Help: "Report writes that failed (and are retried), by operation (apply, delete).",
+	}, []string{"operation"})
+
+	// AuditLeader is 1 on the replica that audits.
+	AuditLeader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podgate_audit_leader",
+		Help: "1 when this replica holds the audit lease and audits, else 0.",
+	})
+)
+
 func init() {
 	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Evaluation, PolicyGeneration, PolicySetInfo,
-		ReloadErrors, Reloads, InventoryNodes, InventoryLastEvent)
+		ReloadErrors, Reloads, InventoryNodes, InventoryLastEvent,
+		AuditViolations, AuditMutations, AuditObjects, AuditEvaluations, AuditScanDuration, AuditLastScan,
+		AuditReportWrites, AuditReportWriteErrors, AuditLeader)
 }

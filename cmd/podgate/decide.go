@@ -22,6 +22,7 @@ type decision struct {
 	Violations []engine.Violation             `json:"violations"`
 	Denials    []string                       `json:"denials,omitempty"`
 	Warnings   []string                       `json:"warnings,omitempty"`
+	Mutations  []engine.Mutation              `json:"mutations,omitempty"`
 	Patch      []jsonpatch.JsonPatchOperation `json:"patch,omitempty"`
 	Mutated    json.RawMessage                `json:"mutated,omitempty"`
 
@@ -45,16 +46,27 @@ func (d *decider) decide(ctx context.Context, doc document, old *document) (deci
 	if err != nil {
 		return out, failed("%s: %v", doc.where(), err)
 	}
-	if out.Mutated, err = dec.Mutated(); err != nil {
+	if err := out.set(dec); err != nil {
 		return out, failed("%s: %v", doc.where(), err)
 	}
-	out.Patch = dec.Patch
-	out.Skipped = dec.Skipped
-	out.Allowed = dec.Allowed()
-	out.Violations = dec.Violations
-	out.Denials = dec.Lines(engine.Deny)
-	out.Warnings = dec.Lines(engine.Warn)
 	return out, nil
+}
+
+// set fills d from the engine's decision.
+func (d *decision) set(dec *engine.Decision) error {
+	var err error
+	if d.Mutated, err = dec.Mutated(); err != nil {
+		return err
+	}
+	d.Object = dec.Object
+	d.Patch = dec.Patch
+	d.Mutations = dec.Changes()
+	d.Skipped = dec.Skipped
+	d.Allowed = dec.Allowed()
+	d.Violations = dec.Violations
+	d.Denials = dec.Lines(engine.Deny)
+	d.Warnings = dec.Lines(engine.Warn)
+	return nil
 }
 
 // engineRequest is the request the API server would send for doc: a

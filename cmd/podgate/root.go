@@ -36,7 +36,7 @@ func badInput(format string, args ...any) error {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "podgate",
-		Short:         "Check Kubernetes objects against podgate's policies, offline, as the webhook would",
+		Short:         "Check Kubernetes objects against podgate's policies as the webhook would: offline, or in a live cluster",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newEvalCommand(), newTestCommand(), newCheckCommand(), newFmtCommand(), newVersionCommand())
+	root.AddCommand(newEvalCommand(), newAuditCommand(), newTestCommand(), newCheckCommand(), newFmtCommand(), newVersionCommand())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

@@ -40,10 +40,36 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Options{Port: 8443, CertDir: "/certs", PolicyDir: "/p", ConfigFile: "/c.yaml", EvalTimeout: time.Second,
-		BodyTimeout: 2 * time.Second, MetricsAddr: "127.0.0.1:9", ProbeAddr: ":7"}
+		BodyTimeout: 2 * time.Second, MetricsAddr: "127.0.0.1:9", ProbeAddr: ":7", Audit: newAuditOptions()}
 	o.Zap = want.Zap
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("got %+v, want %+v", o, want)
+	}
+}
+
+func TestAuditFlags(t *testing.T) {
+	o, err := parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Audit.Enabled || !o.Audit.LeaderElect || o.Audit.Interval != time.Hour {
+		t.Fatalf("audit defaults: off, leader election on, hourly rescan; got %+v", o.Audit)
+	}
+	o, err = parse(t, "--audit", "--audit-interval", "10m", "--audit-max-results", "5", "--audit-write-qps", "3.5",
+		"--audit-pass-results", "--audit-workers", "2", "--leader-elect=false", "--leader-election-namespace", "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := o.Audit
+	if !a.Enabled || a.Interval != 10*time.Minute || a.MaxResults != 5 || a.WriteQPS != 3.5 || !a.PassResults ||
+		a.Workers != 2 || a.LeaderElect || a.LeaseNamespace != "ops" {
+		t.Fatalf("got %+v", a)
+	}
+	_, err = parse(t, "--audit-interval", "5s", "--audit-max-results", "-1", "--audit-write-qps", "-2", "--audit-workers", "-3")
+	for _, want := range []string{"--audit-interval 5s", "--audit-max-results -1", "--audit-write-qps -2", "--audit-workers -3"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
 	}
 }
 

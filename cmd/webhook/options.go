@@ -47,7 +47,9 @@ type Options struct {
 	EvalTimeout time.Duration
 	BodyTimeout time.Duration
 	EnableHTTP2 bool
-	Zap         zap.Options
+	// Audit: the background audit (package audit), off by default.
+	Audit AuditOptions
+	Zap   zap.Options
 	// TLS: the self-managed TLS mode (tls.go); its zero value is the files
 	// mode. The TLS lines of AddFlags and Validate delegate to it.
 	TLS TLSOptions
@@ -62,6 +64,7 @@ func NewOptions() Options {
 		ProbeAddr:   DefaultProbeAddr,
 		EvalTimeout: DefaultEvalTimeout,
 		BodyTimeout: DefaultBodyTimeout,
+		Audit:       newAuditOptions(),
 	}
 }
 
@@ -76,7 +79,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "Deadline of one request's policy evaluation; keep it below the webhook timeoutSeconds.")
 	fs.DurationVar(&o.BodyTimeout, "body-timeout", o.BodyTimeout, "How long a client may take to send a request body after its headers; a slower one gets 400 and its connection is closed.")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve HTTP/2 too. Off by default, as in kubebuilder, against HTTP/2 stream-reset attacks.")
-	o.TLS.AddFlags(fs) // TLS: see tls.go
+	o.TLS.AddFlags(fs)   // TLS: see tls.go
+	o.Audit.AddFlags(fs) // audit: see audit.go
 	config.RegisterFlags(fs)
 	o.Zap.BindFlags(fs)
 }
@@ -96,7 +100,7 @@ func (o *Options) Validate() error {
 	if o.BodyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--body-timeout %s: must be positive", o.BodyTimeout))
 	}
-	errs = append(errs, o.TLS.Validate()) // TLS: see tls.go
+	errs = append(errs, o.TLS.Validate(), o.Audit.Validate()) // see tls.go, audit.go
 	return errors.Join(errs...)
 }
 

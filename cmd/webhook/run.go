@@ -90,6 +90,13 @@ func run(ctx context.Context, o Options) error {
 	if err := setupTLS(ctx, o, mgr, probes.Ready); err != nil { // self-managed TLS: see tls.go
 		return err
 	}
+	auditor, err := addAudit(mgr, eng, restConfig, o.Audit, log.WithName("audit")) // see audit.go
+	if err != nil {
+		return err
+	}
+	if auditor != nil {
+		probes.Conditions["audit"] = auditor.Condition
+	}
 	if err := errors.Join(mgr.Add(inv), mgr.Add(watcher), mgr.Add(probes)); err != nil {
 		return err
 	}

@@ -65,9 +65,15 @@ type Options struct {
 	// Webhook builds, starts and registers the podgate webhook; without it
 	// there are only the API server and the Nodes.
 	Webhook bool
+	// BuildWebhook builds the webhook without starting it, for a suite
+	// that starts it later (StartWebhook), e.g. after creating objects it
+	// has never seen. Webhook implies it.
+	BuildWebhook bool
 	// Config and PolicyDir, when set, are passed to the webhook as --config
 	// and --policy-dir.
 	Config, PolicyDir string
+	// WebhookArgs are more flags of the webhook, e.g. --audit.
+	WebhookArgs []string
 	// Simulated also runs kube-controller-manager, kube-scheduler and kwok
 	// (see startControllers); the Nodes are then kwok's and Ready, and the
 	// API server runs the admission plugins it runs in a real cluster.
@@ -92,7 +98,10 @@ type Cluster struct {
 	client     client.Client // admin
 	kubeconfig string        // admin kubeconfig file
 	kubectl    string        // kubectl binary
-	webhook    *webhook      // nil without Options.Webhook
+	webhook    *webhook      // the registered webhook; nil without one
+	webhooks   []*webhook    // every webhook started, the registered one included
+	binary     string        // the webhook binary, when built
+	opts       Options       // what Start was asked for
 	simulated  bool          // Options.Simulated
 	procs      []*process    // controller-manager, scheduler, kwok
 	reaper     *reaper
@@ -152,9 +161,9 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 	if err := BuildTestBinaries(ctx, c.root, c.log, extra...); err != nil {
 		return err
 	}
-	var binary string
-	if o.Webhook {
-		if binary, err = c.buildWebhook(ctx); err != nil {
+	c.opts = o
+	if o.Webhook || o.BuildWebhook {
+		if c.binary, err = c.buildWebhook(ctx); err != nil {
 			return err
 		}
 	}
@@ -175,7 +184,7 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 		}
 	}
 	if o.Webhook {
-		if err := c.startWebhook(ctx, binary, o); err != nil {
+		if _, err := c.StartWebhook(ctx, nil, true); err != nil {
 			return err
 		}
 	}
@@ -193,8 +202,8 @@ func (c *Cluster) Stop() error {
 		for _, p := range slices.Backward(c.procs) {
 			errs = append(errs, p.stop())
 		}
-		if c.webhook != nil {
-			errs = append(errs, c.webhook.stop(c.log))
+		for _, w := range slices.Backward(c.webhooks) {
+			errs = append(errs, w.stop(c.log))
 		}
 		if c.env != nil {
 			if err := c.env.Stop(); err != nil {

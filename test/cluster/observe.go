@@ -7,6 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // MetricsURL is the webhook's Prometheus endpoint; empty without a webhook.
@@ -79,8 +83,8 @@ func (c *Cluster) WebhookLog() (string, error) {
 // logs.
 func (c *Cluster) WriteLogTails(w io.Writer, controlPlane bool) {
 	var files []string
-	if c.webhook != nil {
-		files = append(files, c.webhook.logPath)
+	for _, wh := range c.webhooks {
+		files = append(files, wh.logPath)
 	}
 	if controlPlane {
 		for _, f := range c.logs {
@@ -139,4 +143,43 @@ func (c *Cluster) Readyz(ctx context.Context) (int, string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), err
+}
+
+// MetricValue sums the samples of metric name in a Prometheus text
+// exposition whose labels include every label of match; found is false
+// when there is no such sample.
+func MetricValue(text, name string, match map[string]string) (sum float64, found bool, err error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return 0, false, fmt.Errorf("parse metrics: %w", err)
+	}
+	for _, m := range families[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if !subset(match, labels) {
+			continue
+		}
+		found = true
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			sum += m.GetUntyped().GetValue()
+		}
+	}
+	return sum, found, nil
+}
+
+func subset(small, big map[string]string) bool {
+	for k, v := range small {
+		if big[k] != v {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,9 @@ import (
 	"os/signal"
 	"syscall"
 	"testing"
+
+	"github.com/go-logr/logr"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // RunSuite is a test package's TestMain body: it starts a cluster with o,
@@ -19,6 +22,9 @@ func RunSuite(m *testing.M, name string, o Options, ready func(*Cluster)) (code 
 	if testing.Short() {
 		return m.Run()
 	}
+	// envtest and the clients log through controller-runtime; the
+	// suites read what they need from the API server instead.
+	logf.SetLogger(logr.Discard())
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
 	if o.Log == nil {

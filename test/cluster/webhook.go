@@ -49,6 +49,7 @@ type webhook struct {
 	caPEM       []byte // caBundle of the webhook configurations
 	exited      chan struct{}
 	exitErr     error // set before exited closes
+	stopped     bool  // stop was called
 }
 
 // buildWebhook compiles ./cmd/webhook into the scratch dir, once per
@@ -70,51 +71,86 @@ func (c *Cluster) buildWebhook(ctx context.Context) (string, error) {
 	return binary, nil
 }
 
-// startWebhook starts the webhook binary, waits until it is ready,
-// registers it with the API server and waits until the API server calls it.
-func (c *Cluster) startWebhook(ctx context.Context, binary string, o Options) error {
-	w := &webhook{logPath: filepath.Join(c.dir, "webhook.log"), exited: make(chan struct{})}
-	certDir := filepath.Join(c.dir, "webhook-certs")
+// Webhook is one webhook process of the cluster.
+type Webhook struct{ w *webhook }
+
+// StartWebhook starts a webhook process, from the binary Start built
+// (Options.Webhook or Options.BuildWebhook), with Options' flags and args,
+// and waits until it is ready. With register, the API server is told to
+// call it (there can be one such) and StartWebhook waits until it does;
+// other processes serve no admission but run everything else, e.g. the
+// audit. Stop stops every process.
+func (c *Cluster) StartWebhook(ctx context.Context, args []string, register bool) (*Webhook, error) {
+	if c.binary == "" {
+		return nil, errors.New("start webhook: not built (set Options.Webhook or Options.BuildWebhook)")
+	}
+	if register && c.webhook != nil {
+		return nil, errors.New("start webhook: one is registered already")
+	}
+	n := len(c.webhooks)
+	w := &webhook{logPath: filepath.Join(c.dir, fmt.Sprintf("webhook-%d.log", n)), exited: make(chan struct{})}
+	if n == 0 {
+		w.logPath = filepath.Join(c.dir, "webhook.log")
+	}
+	certDir := filepath.Join(c.dir, fmt.Sprintf("webhook-certs-%d", n))
 	var err error
 	if w.caPEM, err = writeWebhookCerts(certDir); err != nil {
-		return err
+		return nil, err
 	}
 	ports, err := freePorts(3)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	w.port, w.metricsPort, w.healthPort = ports[0], ports[1], ports[2]
-	args := []string{
+	all := []string{
 		"--kubeconfig", c.kubeconfig,
 		"--cert-dir", certDir,
 		"--port", strconv.Itoa(w.port),
 		"--metrics-bind-address", loopback(w.metricsPort),
 		"--health-probe-bind-address", loopback(w.healthPort),
 	}
-	if o.Config != "" {
-		args = append(args, "--config", o.Config)
+	if c.opts.Config != "" {
+		all = append(all, "--config", c.opts.Config)
 	}
-	if o.PolicyDir != "" {
-		args = append(args, "--policy-dir", o.PolicyDir)
+	if c.opts.PolicyDir != "" {
+		all = append(all, "--policy-dir", c.opts.PolicyDir)
 	}
+	all = append(append(all, c.opts.WebhookArgs...), args...)
 	ready := c.step("webhook ready")
-	if err := w.start(binary, args); err != nil {
-		return err
+	if err := w.start(c.binary, all); err != nil {
+		return nil, err
 	}
-	c.webhook = w
+	c.webhooks = append(c.webhooks, w)
 	if err := c.reaper.killPID(w.cmd.Process.Pid); err != nil {
-		return err
+		return nil, err
 	}
 	if err := w.waitReady(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	ready()
+	if !register {
+		return &Webhook{w}, nil
+	}
+	c.webhook = w
 	defer c.step("webhook registered and called")()
 	if err := registerWebhook(ctx, c.client, w); err != nil {
-		return err
+		return nil, err
 	}
-	return waitWired(ctx, c.client, w)
+	return &Webhook{w}, waitWired(ctx, c.client, w)
 }
+
+// MetricsURL is the process's Prometheus endpoint.
+func (h *Webhook) MetricsURL() string { return h.w.metricsURL() }
+
+// Metrics returns the process's Prometheus metrics, as text.
+func (h *Webhook) Metrics(ctx context.Context) (string, error) { return getText(ctx, h.w.metricsURL()) }
+
+// LogPath is the file the process logs to.
+func (h *Webhook) LogPath() string { return h.w.logPath }
+
+// Stop stops the process (SIGTERM, then a kill if it does not exit in
+// time); the cluster's Stop does not stop it again.
+func (h *Webhook) Stop(log io.Writer) error { return h.w.stop(log) }
 
 // writeWebhookCerts writes a fresh CA and a serving certificate for
 // localhost and 127.0.0.1 into dir, and returns the CA certificate.
@@ -208,6 +244,10 @@ func (w *webhook) waitReady(ctx context.Context) error {
 // takes too long. An exit before stop is an error: the webhook crashed
 // while in use.
 func (w *webhook) stop(log io.Writer) error {
+	if w.stopped {
+		return nil
+	}
+	w.stopped = true
 	defer w.log.Close()
 	select {
 	case <-w.exited:

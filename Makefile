@@ -112,6 +112,17 @@ soak: ## Soak: SOAK_RATE req/s for SOAK_DURATION (10m) direct and through kube-a
 	bin/soak/soak --duration $(SOAK_DURATION) --rate $(SOAK_RATE) --api-rate $(SOAK_API_RATE) \
 	  --phases $(SOAK_PHASES) --json bin/soak/report.json
 
+# The audit at scale (docs/performance.md, "Audit"), not part of `make test`:
+# AUDITBENCH_WORKLOADS workloads created through a real API server, then
+# the first audit, a rescan with nothing changed and a Node taint, timed.
+# About 3 minutes; the figures go to bin/auditbench/report.json.
+AUDITBENCH_WORKLOADS ?= 10000
+
+.PHONY: auditbench
+auditbench: testbin ## The background audit of 10,000 workloads: time, memory, report writes, reaction to a Node taint.
+	$(GO) build -o bin/auditbench/auditbench ./test/auditbench
+	bin/auditbench/auditbench --workloads $(AUDITBENCH_WORKLOADS) --json bin/auditbench/report.json
+
 # govulncheck reads the Go vulnerability database from the golang.org/x/vulndb
 # module, fetched through the Go module proxy and indexed into
 # bin/vulndb-<version> (test/tools/vulndb.sh): vuln.go.dev is not needed.

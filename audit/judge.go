@@ -50,7 +50,7 @@ func (r *run) judge(ctx context.Context, k key) error {
 		r.forget(k)
 		return nil
 	}
-	d, err := Judge(ctx, r.a.Engine, kind, obj)
+	d, err := r.decide(ctx, k, kind, obj)
 	if err != nil {
 		metrics.AuditEvaluations.WithLabelValues("error").Inc()
 		return fmt.Errorf("judge: %w", err)
@@ -64,14 +64,41 @@ func (r *run) judge(ctx context.Context, k key) error {
 		}
 		rep = NewReport(kind, obj, Results(d, policies, r.a.Options.PassResults), r.a.Options.MaxResults, r.a.Options.PassResults)
 	}
-	r.record(ctx, k, findingsOf(d), rep)
+	r.record(ctx, k, d, rep)
 	return nil
+}
+
+// decide judges obj: after a Node change, by revalidating the last
+// judgement when the engine can (engine.Revalidate), else in full.
+func (r *run) decide(ctx context.Context, k key, kind Kind, obj client.Object) (*engine.Decision, error) {
+	eng := r.a.Engine
+	if r.takeMode(k) == nodes {
+		r.mu.Lock()
+		var prev *engine.Decision
+		if st := r.states[k]; st != nil {
+			prev = st.decision
+		}
+		current := r.fullGen == eng.Generation()
+		r.mu.Unlock()
+		if current {
+			req, err := kind.Request(obj)
+			if err != nil {
+				return nil, err
+			}
+			d, ok, err := eng.Revalidate(ctx, req, prev)
+			if err != nil || ok {
+				return d, err
+			}
+		}
+	}
+	return Judge(ctx, eng, kind, obj)
 }
 
 // record keeps what a judgement found and queues a write when the report
 // the cluster should hold differs from what it holds (or will, once the
 // writes queued before are done).
-func (r *run) record(ctx context.Context, k key, found map[finding]int, rep *Report) {
+func (r *run) record(ctx context.Context, k key, d *engine.Decision, rep *Report) {
+	found := findingsOf(d)
 	var stored *reportsv1alpha1.Report
 	r.mu.Lock()
 	st := r.states[k]
@@ -91,6 +118,10 @@ func (r *run) record(ctx context.Context, k key, found map[finding]int, rep *Rep
 	}
 	setGauges(st.findings, found)
 	st.findings = found
+	st.decision = nil
+	if len(found) > 0 {
+		st.decision = d
+	}
 	target := st.hash
 	if p, ok := r.pending[k]; ok {
 		target = p.Hash()
@@ -112,7 +143,7 @@ func (r *run) forget(k key) {
 		return
 	}
 	setGauges(st.findings, nil)
-	st.findings = nil
+	st.findings, st.decision = nil, nil
 	_, writing := r.pending[k]
 	if st.hash != "" || writing {
 		r.pending[k] = nil

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/podgate/podgate/engine"
 	"github.com/podgate/podgate/metrics"
 )
 
@@ -37,9 +38,22 @@ type finding struct{ policy, rule, enforcement string }
 
 // state is what the audit knows of one object with a finding or a report.
 type state struct {
-	hash     string          // the stored report's content (hashOf); "" when none is stored
-	findings map[finding]int // what the last judgement found, for the gauges
+	hash     string           // the stored report's content (hashOf); "" when none is stored
+	findings map[finding]int  // what the last judgement found, for the gauges
+	decision *engine.Decision // the last judgement, when it found anything (for Revalidate)
 }
+
+// mode is how a queued object is judged.
+type mode int
+
+const (
+	// full judges with engine.Decide.
+	full mode = iota
+	// nodes judges after a Node change: only the policies that read the
+	// inventory are evaluated again (engine.Revalidate), the rest of the
+	// last judgement is kept.
+	nodes
+)
 
 // run is the audit on the replica that holds the lease: it judges objects
 // from the cache in workers and writes reports through a rate-limited
@@ -58,7 +72,11 @@ type run struct {
 	mu      sync.Mutex
 	states  map[key]*state
 	pending map[key]*Report // reports to write; a nil report is a delete
+	modes   map[key]mode    // how queued objects are judged; full when absent
 	scan    *scan           // the scan in progress, if any
+	// fullGen is the policy set the last full scan started with: an object
+	// with no state was found clean under it (or judged since).
+	fullGen int64
 }
 
 // scan is a pass over every object: it is complete when each object it
@@ -79,6 +97,7 @@ func newRun(a *Auditor, c cache.Cache, cl client.Client, mapper meta.RESTMapper,
 		limiter: writeLimiter(a.Options.WriteQPS),
 		states:  map[key]*state{},
 		pending: map[key]*Report{},
+		modes:   map[key]mode{},
 	}
 }
 
@@ -120,8 +139,8 @@ func (r *run) Start(ctx context.Context) error {
 // Node inventory, and every Interval.
 func (r *run) loop(ctx context.Context) error {
 	eng := r.a.Engine
-	policies, nodes := eng.Generation(), eng.NodesGeneration()
-	if err := r.startScan(ctx, "start"); err != nil {
+	policies, inventory := eng.Generation(), eng.NodesGeneration()
+	if err := r.startScan(ctx, "start", full); err != nil {
 		return err
 	}
 	ticker := time.NewTicker(r.a.Options.Interval)
@@ -132,7 +151,7 @@ func (r *run) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			if err := r.startScan(ctx, "interval"); err != nil {
+			if err := r.startScan(ctx, "interval", full); err != nil {
 				r.a.Log.Error(err, "audit scan failed")
 			}
 			continue
@@ -145,19 +164,17 @@ func (r *run) loop(ctx context.Context) error {
 			return nil
 		case <-time.After(settle):
 		}
-		var reason string
+		var err error
 		switch p, n := eng.Generation(), eng.NodesGeneration(); {
 		case p != policies:
-			reason = "policy set reloaded"
-		case n != nodes:
-			reason = "node inventory changed"
+			err = r.startScan(ctx, "policy set reloaded", full)
+		case n != inventory:
+			err = r.startScan(ctx, "node inventory changed", nodes)
 		}
-		policies, nodes = eng.Generation(), eng.NodesGeneration()
-		if reason != "" {
-			if err := r.startScan(ctx, reason); err != nil {
-				r.a.Log.Error(err, "audit scan failed")
-			}
+		if err != nil {
+			r.a.Log.Error(err, "audit scan failed")
 		}
+		policies, inventory = eng.Generation(), eng.NodesGeneration()
 	}
 }
 
@@ -197,7 +214,7 @@ func (r *run) objectHandler(k Kind) toolscache.ResourceEventHandler {
 		AddFunc: func(obj any, initial bool) {
 			// The first scan judges what the initial list brings.
 			if o, ok := obj.(client.Object); ok && !initial && k.InScope(o) {
-				r.judgeQ.Add(keyOf(k.GVK.Kind, o))
+				r.enqueue(keyOf(k.GVK.Kind, o), full)
 			}
 		},
 		UpdateFunc: func(old, cur any) {
@@ -207,7 +224,7 @@ func (r *run) objectHandler(k Kind) toolscache.ResourceEventHandler {
 				return
 			}
 			if k.InScope(c) || r.known(keyOf(k.GVK.Kind, c)) {
-				r.judgeQ.Add(keyOf(k.GVK.Kind, c))
+				r.enqueue(keyOf(k.GVK.Kind, c), full)
 			}
 		},
 		DeleteFunc: func(obj any) {
@@ -215,7 +232,7 @@ func (r *run) objectHandler(k Kind) toolscache.ResourceEventHandler {
 				obj = t.Obj
 			}
 			if o, ok := obj.(client.Object); ok && r.known(keyOf(k.GVK.Kind, o)) {
-				r.judgeQ.Add(keyOf(k.GVK.Kind, o))
+				r.enqueue(keyOf(k.GVK.Kind, o), full)
 			}
 		},
 	}
@@ -245,7 +262,28 @@ func (r *run) reportChanged(obj any, deleted bool) {
 	} else {
 		return // the audit's own write
 	}
+	r.modes[k] = full
 	r.judgeQ.Add(k)
+}
+
+// enqueue queues k to be judged in mode m; a full judgement wins over a
+// lighter one already queued.
+func (r *run) enqueue(k key, m mode) {
+	r.mu.Lock()
+	if cur, queued := r.modes[k]; !queued || m < cur {
+		r.modes[k] = m
+	}
+	r.mu.Unlock()
+	r.judgeQ.Add(k)
+}
+
+// takeMode is how k is to be judged now.
+func (r *run) takeMode(k key) mode {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.modes[k]
+	delete(r.modes, k)
+	return m
 }
 
 func (r *run) known(k key) bool {
@@ -273,8 +311,9 @@ func (r *run) work(ctx context.Context, q workqueue.TypedRateLimitingInterface[k
 }
 
 // startScan queues every audited object, and every object the audit has
-// a report of (a report whose object is gone is deleted).
-func (r *run) startScan(ctx context.Context, reason string) error {
+// a report of (a report whose object is gone is deleted), to be judged in
+// mode m.
+func (r *run) startScan(ctx context.Context, reason string, m mode) error {
 	keys := map[key]bool{}
 	for _, k := range Kinds {
 		list := k.NewList()
@@ -309,8 +348,14 @@ func (r *run) startScan(ctx context.Context, reason string) error {
 	if r.scan == nil {
 		r.scan = &scan{reason: reason, started: time.Now(), left: map[key]bool{}}
 	}
+	if m == full {
+		r.fullGen = r.a.Engine.Generation()
+	}
 	for k := range keys {
 		r.scan.left[k] = true
+		if cur, queued := r.modes[k]; !queued || m < cur {
+			r.modes[k] = m
+		}
 	}
 	r.mu.Unlock()
 	r.a.Log.V(1).Info("audit scan started", "reason", reason, "objects", len(keys))

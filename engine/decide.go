@@ -31,7 +31,8 @@ type Decision struct {
 	// UPDATE a deny the old object already broke is a warn (Downgraded).
 	Violations []Violation `json:"violations"`
 
-	mutated map[string]any // the object after the mutations; nil when Patch is empty
+	mutated    map[string]any // the object after the mutations; nil when Patch is empty
+	generation int64          // the policy set's, for Revalidate
 }
 
 // Allowed says whether admission lets the object in: no violation denies.
@@ -88,9 +89,13 @@ func (d *Decision) Mutated() (json.RawMessage, error) {
 
 // Decide is what admission does with req, as the API server calls
 // podgate: the mutating webhook first, then the validating webhook on the
-// mutated object. The CLI and the audit use it.
+// mutated object, with one policy set. The CLI and the audit use it.
 func (e *Engine) Decide(ctx context.Context, req *Request) (*Decision, error) {
-	d, err := e.Mutate(ctx, req)
+	s := e.current.Load()
+	if s == nil {
+		return nil, ErrNotLoaded
+	}
+	d, err := e.mutate(ctx, s, req)
 	if err != nil || e.Skip(req) != "" {
 		return d, err
 	}
@@ -104,7 +109,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (*Decision, error) {
 		mutated.Object = raw
 		validated = &mutated
 	}
-	v, err := e.Validate(ctx, validated)
+	v, err := e.validate(ctx, s, validated)
 	if err != nil {
 		return d, err
 	}
@@ -118,7 +123,15 @@ func (e *Engine) Decide(ctx context.Context, req *Request) (*Decision, error) {
 // to that copy. On UPDATE it mutates only when the pod template changed:
 // podgate never starts a rollout by itself.
 func (e *Engine) Mutate(ctx context.Context, req *Request) (*Decision, error) {
-	d := &Decision{Object: req.Describe(), Violations: []Violation{}}
+	s := e.current.Load()
+	if s == nil {
+		return nil, ErrNotLoaded
+	}
+	return e.mutate(ctx, s, req)
+}
+
+func (e *Engine) mutate(ctx context.Context, s *set, req *Request) (*Decision, error) {
+	d := &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation}
 	if d.Skipped = e.Skip(req); d.Skipped != "" {
 		return d, nil
 	}
@@ -127,7 +140,7 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*Decision, error) {
 			return d, nil
 		}
 	}
-	muts, err := e.Mutations(ctx, req)
+	muts, err := e.mutations(ctx, s, req)
 	if err != nil || len(muts) == 0 {
 		return d, err
 	}
@@ -151,16 +164,24 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*Decision, error) {
 // object already broke in the same field becomes a warning, so an existing
 // object stays scalable and labelable after a policy was added.
 func (e *Engine) Validate(ctx context.Context, req *Request) (*Decision, error) {
-	d := &Decision{Object: req.Describe(), Violations: []Violation{}}
+	s := e.current.Load()
+	if s == nil {
+		return nil, ErrNotLoaded
+	}
+	return e.validate(ctx, s, req)
+}
+
+func (e *Engine) validate(ctx context.Context, s *set, req *Request) (*Decision, error) {
+	d := &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation}
 	if d.Skipped = e.Skip(req); d.Skipped != "" {
 		return d, nil
 	}
-	vs, err := e.Violations(ctx, req)
+	vs, err := e.violations(ctx, s, req, s.violations)
 	if err != nil {
 		return d, err
 	}
 	if req.Operation == OperationUpdate && hasDeny(vs) {
-		if err := e.downgradeOld(ctx, req, vs); err != nil {
+		if err := e.downgradeOld(ctx, s, req, vs); err != nil {
 			return d, err
 		}
 	}
@@ -172,10 +193,10 @@ func (e *Engine) Validate(ctx context.Context, req *Request) (*Decision, error) 
 
 // downgradeOld turns into a warning each deny of vs that the old object
 // of req already broke in the same field.
-func (e *Engine) downgradeOld(ctx context.Context, req *Request, vs []Violation) error {
+func (e *Engine) downgradeOld(ctx context.Context, s *set, req *Request, vs []Violation) error {
 	oldReq := *req
 	oldReq.Object, oldReq.OldObject = req.OldObject, nil
-	old, err := e.Violations(ctx, &oldReq)
+	old, err := e.violations(ctx, s, &oldReq, s.violations)
 	if err != nil {
 		return fmt.Errorf("old object: %w", err)
 	}

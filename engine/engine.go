@@ -34,9 +34,21 @@ type set struct {
 	policies   []*Policy
 	config     *Config
 	store      storage.Store
-	violations *rego.PreparedEvalQuery
-	mutations  *rego.PreparedEvalQuery
-	hash       string
+	violations *query // every policy's violation rule
+	mutations  *query // every policy's mutation rule
+	// nodeViolations are the violation rules of the policies that read
+	// the Node inventory (nil when none does); Revalidate runs them.
+	nodeViolations     *query
+	mutationsReadNodes bool // a mutation rule reads the inventory
+	hash               string
+	generation         int64 // the engine's Generation when it was loaded
+}
+
+// query is one prepared query over several policies: its result is an
+// array whose i-th element is the set that policies[i] reports.
+type query struct {
+	pq       *rego.PreparedEvalQuery
+	policies []*Policy
 }
 
 // ErrNotLoaded is returned by evaluations before a policy set was loaded.
@@ -69,8 +81,8 @@ func (e *Engine) load(ctx context.Context, src Sources, unchanged string) (bool,
 	if err != nil || s == nil {
 		return false, err
 	}
+	s.generation = e.generation.Add(1)
 	e.current.Store(s)
-	e.generation.Add(1)
 	e.notify()
 	return true, nil
 }
@@ -148,12 +160,20 @@ func (e *Engine) SetNodes(ctx context.Context, nodes map[string]Node) error {
 // of policies that are off, or that exclude the namespace, are left out;
 // each carries its resolved enforcement.
 func (e *Engine) Violations(ctx context.Context, req *Request) ([]Violation, error) {
-	s, per, err := e.eval(ctx, req, func(s *set) *rego.PreparedEvalQuery { return s.violations })
-	if err != nil || s == nil {
+	s := e.current.Load()
+	if s == nil {
+		return nil, ErrNotLoaded
+	}
+	return e.violations(ctx, s, req, s.violations)
+}
+
+func (e *Engine) violations(ctx context.Context, s *set, req *Request, q *query) ([]Violation, error) {
+	per, err := e.eval(ctx, s, req, q)
+	if err != nil || per == nil {
 		return nil, err
 	}
 	var out []Violation
-	for i, p := range s.policies {
+	for i, p := range q.policies {
 		pc := s.config.Policies[p.Name]
 		if slices.Contains(pc.ExcludedNamespaces, req.Namespace) {
 			continue
@@ -174,12 +194,20 @@ func (e *Engine) Violations(ctx context.Context, req *Request) ([]Violation, err
 
 // Mutations evaluates every policy's mutation rule for req.
 func (e *Engine) Mutations(ctx context.Context, req *Request) ([]Mutation, error) {
-	s, per, err := e.eval(ctx, req, func(s *set) *rego.PreparedEvalQuery { return s.mutations })
-	if err != nil || s == nil {
+	s := e.current.Load()
+	if s == nil {
+		return nil, ErrNotLoaded
+	}
+	return e.mutations(ctx, s, req)
+}
+
+func (e *Engine) mutations(ctx context.Context, s *set, req *Request) ([]Mutation, error) {
+	per, err := e.eval(ctx, s, req, s.mutations)
+	if err != nil || per == nil {
 		return nil, err
 	}
 	var out []Mutation
-	for i, p := range s.policies {
+	for i, p := range s.mutations.policies {
 		pc := s.config.Policies[p.Name]
 		if slices.Contains(pc.ExcludedNamespaces, req.Namespace) || p.enforcement(pc, "", "") == Off {
 			continue
@@ -196,36 +224,32 @@ func (e *Engine) Mutations(ctx context.Context, req *Request) ([]Mutation, error
 	return out, nil
 }
 
-// eval runs one prepared query; it returns a nil set when the namespace is
-// excluded globally, and otherwise the query's items per policy.
-func (e *Engine) eval(ctx context.Context, req *Request, query func(*set) *rego.PreparedEvalQuery) (*set, [][]any, error) {
-	s := e.current.Load()
-	if s == nil {
-		return nil, nil, ErrNotLoaded
-	}
+// eval runs one prepared query of set s; it returns nil when the namespace
+// is excluded globally, and otherwise the query's items per policy.
+func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([][]any, error) {
 	if slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	input, err := req.input()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	rs, err := query(s).Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
-		return nil, nil, fmt.Errorf("evaluate policies: %w", err)
+		return nil, fmt.Errorf("evaluate policies: %w", err)
 	}
 	if len(rs) != 1 {
-		return nil, nil, fmt.Errorf("evaluate policies: got %d results, want 1", len(rs))
+		return nil, fmt.Errorf("evaluate policies: got %d results, want 1", len(rs))
 	}
 	all, ok := rs[0].Bindings["x"].([]any)
-	if !ok || len(all) != len(s.policies) {
-		return nil, nil, fmt.Errorf("evaluate policies: unexpected result %T", rs[0].Bindings["x"])
+	if !ok || len(all) != len(q.policies) {
+		return nil, fmt.Errorf("evaluate policies: unexpected result %T", rs[0].Bindings["x"])
 	}
 	per := make([][]any, len(all))
 	for i, items := range all {
 		if per[i], ok = items.([]any); !ok {
-			return nil, nil, fmt.Errorf("policy %s: want a set of objects, got %T", s.policies[i].Name, items)
+			return nil, fmt.Errorf("policy %s: want a set of objects, got %T", q.policies[i].Name, items)
 		}
 	}
-	return s, per, nil
+	return per, nil
 }

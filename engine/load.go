@@ -38,6 +38,9 @@ type Policy struct {
 	Enforcement Enforcement
 	Rules       map[string]Rule
 	File        string
+	// ReadsNodes says whether its rules read the Node inventory
+	// (data.podgate.inventory): its decisions can change when Nodes do.
+	ReadsNodes bool
 
 	ref          string // data.podgate.policies.<pkg>
 	hasViolation bool
@@ -222,6 +225,7 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 	if err := checkConfigPolicies(cfg, policies, cfgName); err != nil {
 		return nil, err
 	}
+	markNodeReaders(compiler, policies)
 	return prepare(ctx, compiler, policies, cfg, inventory, hash)
 }
 
@@ -286,13 +290,27 @@ func prepare(ctx context.Context, c *ast.Compiler, policies []*Policy, cfg *Conf
 	if s.mutations, err = prepareQuery(ctx, c, store, policies, "mutation", func(p *Policy) bool { return p.hasMutation }); err != nil {
 		return nil, err
 	}
+	var readers []*Policy
+	for _, p := range policies {
+		switch {
+		case p.ReadsNodes && p.hasViolation:
+			readers = append(readers, p)
+		case p.ReadsNodes && p.hasMutation:
+			s.mutationsReadNodes = true
+		}
+	}
+	if len(readers) > 0 {
+		if s.nodeViolations, err = prepareQuery(ctx, c, store, readers, "violation", func(*Policy) bool { return true }); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // prepareQuery builds one query that evaluates rule of every policy at
 // once: x := [data.podgate.policies.a.violation, set(), ...], the i-th
 // element belonging to policies[i].
-func prepareQuery(ctx context.Context, c *ast.Compiler, store storage.Store, policies []*Policy, rule string, has func(*Policy) bool) (*rego.PreparedEvalQuery, error) {
+func prepareQuery(ctx context.Context, c *ast.Compiler, store storage.Store, policies []*Policy, rule string, has func(*Policy) bool) (*query, error) {
 	terms := make([]string, len(policies))
 	for i, p := range policies {
 		terms[i] = "set()"
@@ -308,7 +326,7 @@ func prepareQuery(ctx context.Context, c *ast.Compiler, store storage.Store, pol
 	if err != nil {
 		return nil, fmt.Errorf("prepare %s query: %w", rule, err)
 	}
-	return &pq, nil
+	return &query{pq: &pq, policies: policies}, nil
 }
 
 // regoErrors writes OPA's parse and compile errors as editors and CI logs

@@ -145,6 +145,9 @@ func (h *Webhook) MetricsURL() string { return h.w.metricsURL() }
 // Metrics returns the process's Prometheus metrics, as text.
 func (h *Webhook) Metrics(ctx context.Context) (string, error) { return getText(ctx, h.w.metricsURL()) }
 
+// PID is the process's id, for reading its resource use from /proc.
+func (h *Webhook) PID() int { return h.w.cmd.Process.Pid }
+
 // LogPath is the file the process logs to.
 func (h *Webhook) LogPath() string { return h.w.logPath }
 

@@ -154,6 +154,10 @@ fmt: ## Format Go and Rego sources.
 image: ## Build the webhook image $(IMAGE):$(VERSION) with Docker (see Dockerfile).
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 
+.PHONY: generate
+generate: chart-readme ## Regenerate what is generated: the chart's Report CRD (from the reports-api module) and README.
+	$(GO) run ./hack/reportcrd charts/podgate
+
 .PHONY: chart-readme
 chart-readme: ## Regenerate charts/podgate/README.md from the comments of its values.yaml.
 	$(GO) run ./test/chart/readme charts/podgate
@@ -167,3 +171,4 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README
 	cd test/tools/helm4 && $(GO) mod tidy -diff
 	cd test/tools/kwok && $(GO) mod tidy -diff
 	$(GO) run ./test/chart/readme -check charts/podgate
+	$(GO) run ./hack/reportcrd -check charts/podgate

@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -136,6 +138,12 @@ var (
 		Help: "Report writes that failed (and are retried), by operation (apply, delete).",
 	}, []string{"operation"})
 
+	// AuditInterval is the audit's full rescan interval.
+	AuditInterval = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "podgate_audit_interval_seconds",
+		Help: "The audit's --audit-interval: the time between two full rescans (0 when the audit is off).",
+	})
+
 	// AuditLeader is 1 on the replica that audits.
 	AuditLeader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podgate_audit_leader",
@@ -147,5 +155,45 @@ func init() {
 	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Evaluation, PolicyGeneration, PolicySetInfo,
 		ReloadErrors, Reloads, InventoryNodes, InventoryLastEvent,
 		AuditViolations, AuditMutations, AuditObjects, AuditEvaluations, AuditScanDuration, AuditLastScan,
-		AuditReportWrites, AuditReportWriteErrors, AuditLeader)
+		AuditReportWrites, AuditReportWriteErrors, AuditInterval, AuditLeader)
+}
+
+// collectors are every metric of this package, for Names.
+var collectors = []prometheus.Collector{
+	Requests, Latency, Violations, Evaluation, PolicyGeneration, PolicySetInfo,
+	ReloadErrors, Reloads, InventoryNodes, InventoryLastEvent,
+	AuditViolations, AuditMutations, AuditObjects, AuditEvaluations, AuditScanDuration, AuditLastScan,
+	AuditReportWrites, AuditReportWriteErrors, AuditInterval, AuditLeader,
+}
+
+// Names are the names of podgate's own metric families, histograms with
+// their _bucket, _sum and _count series: what dashboards and alerts may
+// query.
+func Names() []string {
+	var out []string
+	for _, c := range collectors {
+		ch := make(chan *prometheus.Desc, 1)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			name := fqName(d)
+			out = append(out, name)
+			if _, ok := c.(*prometheus.HistogramVec); ok {
+				out = append(out, name+"_bucket", name+"_sum", name+"_count")
+			}
+		}
+	}
+	return out
+}
+
+// fqName reads a descriptor's name from its String form, the only place
+// client_golang shows it: Desc{fqName: "name", ...}.
+func fqName(d *prometheus.Desc) string {
+	s := d.String()
+	const key = `fqName: "`
+	i := strings.Index(s, key)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(key):]
+	return s[:strings.IndexByte(s, '"')]
 }

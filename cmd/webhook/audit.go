@@ -16,6 +16,7 @@ import (
 
 	"github.com/podgate/podgate/audit"
 	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/metrics"
 )
 
 // inClusterNamespace is where a pod finds its own namespace.
@@ -79,6 +80,7 @@ func addAudit(mgr manager.Manager, eng *engine.Engine, cfg *rest.Config, o Audit
 	if opts.LeaderElection && opts.LeaseNamespace == "" {
 		opts.LeaseNamespace = ownNamespace()
 	}
+	metrics.AuditInterval.Set(opts.Interval.Seconds())
 	a := &audit.Auditor{Engine: eng, Config: cfg, Options: opts, Log: log}
 	return a, mgr.Add(a)
 }

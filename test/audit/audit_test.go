@@ -154,6 +154,21 @@ func TestAuditOfWorkloadsCreatedBeforePodgate(t *testing.T) {
 		if !mapsEqual(fromReports, fromCLI) {
 			t.Errorf("reports:\n%s\npodgate audit:\n%s", keys(fromReports), keys(fromCLI))
 		}
+
+		text := exec.Command(podgate, "audit", "-n", ns, "--warn-as-deny")
+		text.Env = cmd.Env
+		printed, _ := text.CombinedOutput()
+		for _, want := range []string{
+			"Pod " + ns + "/redis: would be denied",
+			"deny     [rollout/pinned-image]", // a warn rule, counted as deny
+			"StatefulSet " + ns + "/mysql: would be admitted",
+			"mutation [probes] added readinessProbe",
+			"POLICY/RULE", "stateful-volumes/persistent-storage",
+		} {
+			if !strings.Contains(string(printed), want) {
+				t.Errorf("podgate audit -n %s --warn-as-deny does not print %q:\n%s", ns, want, printed)
+			}
+		}
 	})
 
 	t.Run("a rescan that finds nothing new writes nothing", func(t *testing.T) {

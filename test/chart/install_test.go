@@ -193,8 +193,10 @@ func checkStoredWebhooks(t *testing.T, mode string) {
 }
 
 // checkRBAC asks the API server what the webhook's ServiceAccount may do:
-// list and watch Nodes, and in self mode get and update its own Secret and
-// get and patch its own webhook configurations; nothing else.
+// list and watch Nodes; for the audit, list and watch the workloads it
+// judges, write Reports and hold its Lease; in self mode get and update
+// its own Secret and get and patch its own webhook configurations;
+// nothing else.
 func checkRBAC(t *testing.T, mode string) {
 	t.Helper()
 	self := mode == "self"
@@ -220,6 +222,20 @@ func checkRBAC(t *testing.T, mode string) {
 		{"delete", "validatingwebhookconfigurations/podgate", false},
 		{"patch", "validatingwebhookconfigurations/someone-else", false},
 		{"list", "validatingwebhookconfigurations", false},
+		{"watch", "pods", true},
+		{"list", "deployments.apps", true},
+		{"watch", "cronjobs.batch", true},
+		{"get", "pods/some-pod", false},
+		{"delete", "pods/some-pod", false},
+		{"update", "deployments.apps/web", false},
+		{"create", "reports.openreports.io", true},
+		{"patch", "reports.openreports.io/deployment-web", true},
+		{"delete", "reports.openreports.io/deployment-web", true},
+		{"update", "reports.openreports.io/deployment-web", false},
+		{"create", "leases.coordination.k8s.io", true},
+		{"update", "leases.coordination.k8s.io/podgate-audit", true},
+		{"update", "leases.coordination.k8s.io/kube-scheduler", false},
+		{"list", "configmaps", false},
 	}
 	for _, tt := range tests {
 		out, stderr, err := bed.Kubectl(t.Context(), nil, "auth", "can-i", tt.verb, tt.resource, "--namespace", namespace, "--as", serviceAccount)

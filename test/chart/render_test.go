@@ -98,9 +98,9 @@ func TestTheDefaultsRenderAnHAWebhook(t *testing.T) {
 
 	var cr rbacv1.ClusterRole
 	into(t, objs.get(t, "ClusterRole/podgate"), &cr)
-	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}}
+	want := append([]rbacv1.PolicyRule{nodesRule}, auditRules...)
 	if !slices.EqualFunc(cr.Rules, want, ruleEqual) {
-		t.Errorf("ClusterRole rules = %+v, want only list and watch on nodes", cr.Rules)
+		t.Errorf("ClusterRole rules = %+v, want list and watch on nodes and what the audit needs: %+v", cr.Rules, want)
 	}
 
 	m, v := webhookConfigurations(t, objs)
@@ -119,6 +119,57 @@ func TestTheDefaultsRenderAnHAWebhook(t *testing.T) {
 		{"validate", webhookCommon{vw.ClientConfig, vw.Rules, vw.NamespaceSelector, vw.MatchConditions, vw.SideEffects, vw.AdmissionReviewVersions, vw.FailurePolicy, vw.TimeoutSeconds}},
 	} {
 		t.Run(w.name, func(t *testing.T) { checkWebhook(t, w.common, "/"+w.name) })
+	}
+}
+
+var (
+	nodesRule  = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}
+	auditRules = []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets", "replicasets"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"openreports.io"}, Resources: []string{"reports"}, Verbs: []string{"get", "list", "watch", "create", "patch", "delete"}},
+	}
+)
+
+func TestTheAuditIsOnByDefaultAndOffWhenAskedWithItsRightsAndCRD(t *testing.T) {
+	bin := requireHelms(t)["helm4"]
+	on := decode(t, render(t, bin, nil))
+	var d appsv1.Deployment
+	into(t, on.get(t, "Deployment/podgate"), &d)
+	args := d.Spec.Template.Spec.Containers[0].Args
+	for _, want := range []string{"--audit", "--audit-interval=1h", "--audit-max-results=50", "--audit-write-qps=50", "--audit-workers=0", "--leader-election-namespace=" + namespace} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+	if slices.Contains(args, "--audit-pass-results") {
+		t.Error("pass results are off by default")
+	}
+	var role rbacv1.Role
+	into(t, on.get(t, "Role/podgate-audit-lease"), &role)
+	if len(role.Rules) != 3 || !slices.Equal(role.Rules[1].ResourceNames, []string{"podgate-audit"}) {
+		t.Errorf("the lease Role: %+v", role.Rules)
+	}
+	crd := on.get(t, "CustomResourceDefinition/reports.openreports.io")
+	field(t, crd, "keep", "metadata", "annotations", "helm.sh/resource-policy")
+
+	off := decode(t, render(t, bin, values{"audit": values{"enabled": false, "installReportCRD": false}}))
+	into(t, off.get(t, "Deployment/podgate"), &d)
+	for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+		if strings.HasPrefix(a, "--audit") || strings.HasPrefix(a, "--leader-election") {
+			t.Errorf("audit off, yet %s", a)
+		}
+	}
+	var cr rbacv1.ClusterRole
+	into(t, off.get(t, "ClusterRole/podgate"), &cr)
+	if !slices.EqualFunc(cr.Rules, []rbacv1.PolicyRule{nodesRule}, ruleEqual) {
+		t.Errorf("audit off: ClusterRole rules %+v, want only list and watch on nodes", cr.Rules)
+	}
+	for _, k := range []string{"Role/podgate-audit-lease", "CustomResourceDefinition/reports.openreports.io"} {
+		if off[k] != nil {
+			t.Errorf("%s rendered with the audit off and installReportCRD false", k)
+		}
 	}
 }
 

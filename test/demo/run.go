@@ -21,13 +21,25 @@ const kubectlTimeout = time.Minute
 // running until ctx is cancelled, and stops it. Its error says which steps
 // contradicted their heading.
 func run(ctx context.Context, o options) error {
-	heading(o.out, "Start a simulated cluster on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok running four fake Nodes) and the podgate webhook with a certificate from its own CA")
-	c, err := cluster.Start(ctx, cluster.Options{Root: o.root, Webhook: true, Simulated: true, Log: o.out})
+	heading(o.out, "Start a simulated cluster on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok running four fake Nodes), without podgate yet")
+	c, err := cluster.Start(ctx, cluster.Options{Root: o.root, BuildWebhook: true, Simulated: true, Log: o.out,
+		WebhookArgs: []string{"--audit"}})
 	if err != nil {
 		return err
 	}
 	var storyErr error
 	if o.story {
+		storyErr = tell(ctx, c, o.out, beforePodgate())
+	}
+	if storyErr == nil && ctx.Err() == nil {
+		heading(o.out, "Install podgate: the Report CRD, then the webhook with a certificate from its own CA and the audit on (--audit), registered with the API server")
+		if err := c.InstallReportCRD(ctx); err != nil {
+			storyErr = err
+		} else if _, err := c.StartWebhook(ctx, nil, true); err != nil {
+			storyErr = err
+		}
+	}
+	if o.story && storyErr == nil {
 		storyErr = tell(ctx, c, o.out, story())
 	}
 	if storyErr != nil && ctx.Err() == nil {

@@ -6,10 +6,43 @@ func podgateSays(policyRule, kind, name string) string {
 	return "[" + policyRule + "] " + kind + " default/" + name + ": "
 }
 
-// story is the demo, in order: what README.md's "What the demo shows"
-// promises, one kubectl run at a time, in the namespace "default".
+// beforePodgate is what the cluster runs before podgate is installed: last
+// year's redis, in the namespace "legacy".
+func beforePodgate() []step {
+	return []step{{
+		heading: "Before podgate: a namespace of last year's workloads",
+		args:    []string{"create", "namespace", "legacy"},
+		want:    admitted,
+		says:    []string{"namespace/legacy created"},
+	}, {
+		heading: "Before podgate: the source notes' redis Pod, its data in an emptyDir, goes in unchecked",
+		args:    []string{"apply", "-n", "legacy", "-f", "examples/redis-pod.yaml"},
+		want:    admitted,
+		says:    []string{"pod/redis created"},
+	}}
+}
+
+// story is the demo once podgate is installed, in order: what README.md's
+// "What the demo shows" promises, one kubectl run at a time, in the
+// namespace "default".
 func story() []step {
-	return append(append(nodeSteps(), nginxSteps()...), examplesSteps()...)
+	return append(append(append(nodeSteps(), nginxSteps()...), examplesSteps()...), auditSteps()...)
+}
+
+// auditSteps show what the audit found in what ran before podgate.
+func auditSteps() []step {
+	return []step{{
+		heading: "podgate's audit judged what ran before it: a Report for last year's redis, in its namespace",
+		args:    []string{"get", "reports", "-n", "legacy"},
+		want:    shown,
+		says:    []string{"pod-redis", "NAME", "FAIL"},
+	}, {
+		heading: "The Report's results: what admission would deny today, and the probes podgate could not inject",
+		args: []string{"get", "report", "pod-redis", "-n", "legacy", "-o",
+			`jsonpath={range .results[*]}{.result}{"\t"}{.policy}/{.rule}{"\t"}{.message}{"\n"}{end}`},
+		want: shown,
+		says: []string{"fail\tstateful-volumes/persistent-storage\t[stateful-volumes/persistent-storage] Pod legacy/redis: ", "fail\tprobes/required"},
+	}}
 }
 
 func nodeSteps() []step {

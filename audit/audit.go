@@ -114,8 +114,8 @@ func (a *Auditor) Start(ctx context.Context) error {
 	}
 }
 
-// Condition says why the audit is not running, or "": /readyz shows it
-// without failing (admission is unaffected).
+// Condition says why the audit failed to run and is retrying, or "":
+// /readyz shows it without failing (admission is unaffected).
 func (a *Auditor) Condition() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -166,9 +166,9 @@ func (a *Auditor) runOnce(ctx context.Context) error {
 	if err := mgr.Add(r); err != nil {
 		return err
 	}
-	if a.Options.LeaderElection {
-		a.setCondition("audit is waiting for the lease " + a.Options.LeaseNamespace + "/" + LeaseName + " (another replica audits)")
-	}
+	// A replica waiting for the lease is as it should be: the condition
+	// is cleared (podgate_audit_leader says which replica audits).
+	a.setCondition("")
 	return mgr.Start(ctx)
 }
 

@@ -155,8 +155,10 @@ image: ## Build the webhook image $(IMAGE):$(VERSION) with Docker (see Dockerfil
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 
 .PHONY: generate
-generate: chart-readme ## Regenerate what is generated: the chart's Report CRD (from the reports-api module) and README.
+generate: ## Regenerate what is generated: deepcopy and the PolicyException CRD (controller-gen), the Report CRD template, the chart README.
+	$(GO) tool controller-gen object paths=./api/... crd:crdVersions=v1 output:crd:dir=charts/podgate/crds
 	$(GO) run ./hack/reportcrd charts/podgate
+	$(MAKE) chart-readme
 
 .PHONY: chart-readme
 chart-readme: ## Regenerate charts/podgate/README.md from the comments of its values.yaml.
@@ -172,3 +174,8 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README
 	cd test/tools/kwok && $(GO) mod tidy -diff
 	$(GO) run ./test/chart/readme -check charts/podgate
 	$(GO) run ./hack/reportcrd -check charts/podgate
+	@tmp=$$(mktemp -d); trap 'rm -rf '$$tmp EXIT; \
+	  $(GO) tool controller-gen crd:crdVersions=v1 paths=./api/... output:crd:dir=$$tmp && \
+	  diff -r $$tmp charts/podgate/crds || { echo "charts/podgate/crds is stale: run make generate"; exit 1; }; \
+	  cp api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go && $(GO) tool controller-gen object paths=./api/... && \
+	  diff $$tmp/deepcopy.go api/v1alpha1/zz_generated.deepcopy.go || { echo "api/v1alpha1/zz_generated.deepcopy.go is stale: run make generate"; exit 1; }

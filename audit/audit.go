@@ -30,6 +30,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/podgate/podgate/engine"
@@ -131,6 +132,18 @@ func (a *Auditor) setCondition(c string) {
 // runOnce builds a manager that campaigns for the lease and, once elected,
 // runs the audit; it returns when the lease is lost or ctx ends.
 func (a *Auditor) runOnce(ctx context.Context) error {
+	hc, err := rest.HTTPClientFor(a.Config)
+	if err != nil {
+		return err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(a.Config, hc)
+	if err != nil {
+		return fmt.Errorf("discover the API: %w", err)
+	}
+	// Checked first: the manager's cache cannot even be made without it.
+	if err := reportsServed(mapper); err != nil {
+		return err
+	}
 	scheme := kruntime.NewScheme()
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), reportsv1alpha1.Install(scheme)); err != nil {
 		return err
@@ -162,7 +175,7 @@ func (a *Auditor) runOnce(ctx context.Context) error {
 	if workers <= 0 {
 		workers = max(1, runtime.GOMAXPROCS(0)/2)
 	}
-	r := newRun(a, mgr.GetCache(), mgr.GetClient(), mgr.GetRESTMapper(), workers)
+	r := newRun(a, mgr.GetCache(), mgr.GetClient(), workers)
 	if err := mgr.Add(r); err != nil {
 		return err
 	}

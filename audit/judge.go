@@ -226,7 +226,11 @@ func findingsOf(d *engine.Decision) map[finding]int {
 		out[f]++
 	}
 	for _, v := range d.Violations {
-		add(finding{v.Policy, v.Rule, string(v.Enforcement)})
+		e := string(v.Enforcement)
+		if v.Exception != nil {
+			e = "excepted"
+		}
+		add(finding{v.Policy, v.Rule, e})
 	}
 	for _, m := range d.Changes() {
 		add(finding{m.Policy, MutationRule, ""})

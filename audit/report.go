@@ -65,7 +65,9 @@ func severity(r reportsv1alpha1.Result) int {
 // Results are the report lines of a decision:
 //   - each violation: result fail for a deny, warn for a warn, and warn
 //     with the property enforcement=dryrun for a dryrun; the message is the
-//     line kubectl shows; properties field and enforcement;
+//     line kubectl shows; properties field and enforcement; a violation a
+//     PolicyException covers is skip, with the properties exception
+//     (namespace/name) and expires, and its own enforcement;
 //   - each pending mutation (not the notes): rule "mutation", result warn,
 //     properties op and path;
 //   - with pass, a pass result for each policy that reports nothing.
@@ -74,8 +76,16 @@ func Results(d *engine.Decision, policies []engine.Policy, pass bool) []Result {
 	fired := map[string]bool{}
 	for _, v := range d.Violations {
 		r := Result{Policy: v.Policy, Rule: v.Rule, Message: d.Line(v), Properties: map[string]string{"enforcement": string(v.Enforcement)}}
-		switch v.Enforcement {
-		case engine.Deny:
+		switch {
+		case v.Exception != nil:
+			r.Result = "skip"
+			r.Properties["enforcement"] = string(v.Exception.Enforcement)
+			r.Properties["exception"] = v.Exception.Namespace + "/" + v.Exception.Name
+			r.Properties["expires"] = "never"
+			if !v.Exception.Expires.IsZero() {
+				r.Properties["expires"] = v.Exception.Expires.UTC().Format(time.RFC3339)
+			}
+		case v.Enforcement == engine.Deny:
 			r.Result = "fail"
 		default:
 			r.Result = "warn"

@@ -10,7 +10,6 @@ import (
 	reportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -62,7 +61,6 @@ type run struct {
 	a       *Auditor
 	cache   cache.Cache
 	client  client.Client
-	mapper  meta.RESTMapper
 	workers int
 
 	judgeQ  workqueue.TypedRateLimitingInterface[key]
@@ -87,9 +85,9 @@ type scan struct {
 	left    map[key]bool
 }
 
-func newRun(a *Auditor, c cache.Cache, cl client.Client, mapper meta.RESTMapper, workers int) *run {
+func newRun(a *Auditor, c cache.Cache, cl client.Client, workers int) *run {
 	return &run{
-		a: a, cache: c, client: cl, mapper: mapper, workers: workers,
+		a: a, cache: c, client: cl, workers: workers,
 		judgeQ: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "podgate_audit"}),
 		writeQ: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
@@ -104,9 +102,6 @@ func newRun(a *Auditor, c cache.Cache, cl client.Client, mapper meta.RESTMapper,
 // Start audits until ctx ends (the lease is lost or the process stops).
 func (r *run) Start(ctx context.Context) error {
 	log := r.a.Log
-	if err := reportsServed(r.mapper); err != nil {
-		return err
-	}
 	if err := r.waitForEngine(ctx); err != nil {
 		return nil // ctx ended
 	}
@@ -139,7 +134,7 @@ func (r *run) Start(ctx context.Context) error {
 // Node inventory, and every Interval.
 func (r *run) loop(ctx context.Context) error {
 	eng := r.a.Engine
-	policies, inventory := eng.Generation(), eng.NodesGeneration()
+	policies, inventory, exceptions := eng.Generation(), eng.NodesGeneration(), eng.ExceptionsGeneration()
 	if err := r.startScan(ctx, "start", full); err != nil {
 		return err
 	}
@@ -165,16 +160,22 @@ func (r *run) loop(ctx context.Context) error {
 		case <-time.After(settle):
 		}
 		var err error
-		switch p, n := eng.Generation(), eng.NodesGeneration(); {
+		switch p, n, x := eng.Generation(), eng.NodesGeneration(), eng.ExceptionsGeneration(); {
 		case p != policies:
 			err = r.startScan(ctx, "policy set reloaded", full)
+		case n != inventory && x != exceptions:
+			err = r.startScan(ctx, "node inventory and exceptions changed", full)
 		case n != inventory:
 			err = r.startScan(ctx, "node inventory changed", nodes)
+		case x != exceptions:
+			// An exception only changes what a violation is reported as:
+			// only objects with findings can change.
+			r.rejudgeFindings()
 		}
 		if err != nil {
 			r.a.Log.Error(err, "audit scan failed")
 		}
-		policies, inventory = eng.Generation(), eng.NodesGeneration()
+		policies, inventory, exceptions = eng.Generation(), eng.NodesGeneration(), eng.ExceptionsGeneration()
 	}
 }
 
@@ -364,6 +365,23 @@ func (r *run) startScan(ctx context.Context, reason string, m mode) error {
 	}
 	r.judged(key{}) // an empty scan is complete at once
 	return nil
+}
+
+// rejudgeFindings queues, in full, every object with a finding.
+func (r *run) rejudgeFindings() {
+	r.mu.Lock()
+	keys := make([]key, 0, len(r.states))
+	for k, st := range r.states {
+		if len(st.findings) > 0 {
+			keys = append(keys, k)
+			r.modes[k] = full
+		}
+	}
+	r.mu.Unlock()
+	r.a.Log.V(1).Info("exceptions changed: judging again what has findings", "objects", len(keys))
+	for _, k := range keys {
+		r.judgeQ.Add(k)
+	}
 }
 
 // judged marks k judged for the scan in progress, and completes the scan

@@ -17,6 +17,8 @@ type Config struct {
 	ExcludedNamespaces []string
 	// Policies holds what Go needs of each policy's section.
 	Policies map[string]PolicyConfig
+	// Exceptions is what PolicyExceptions may do.
+	Exceptions ExceptionConfig
 	// Raw is the whole merged document.
 	Raw map[string]any
 }
@@ -111,6 +113,9 @@ func typedConfig(raw map[string]any) (*Config, error) {
 		return nil, err
 	}
 	cfg.ExcludedNamespaces = ns
+	if cfg.Exceptions, err = exceptionConfig(raw["exceptions"]); err != nil {
+		return nil, err
+	}
 	policies, _ := raw["policies"].(map[string]any)
 	for name, v := range policies {
 		section, ok := v.(map[string]any)

@@ -33,6 +33,7 @@ type Decision struct {
 
 	mutated    map[string]any // the object after the mutations; nil when Patch is empty
 	generation int64          // the policy set's, for Revalidate
+	exceptions int64          // the exceptions' generation, for Revalidate
 }
 
 // Allowed says whether admission lets the object in: no violation denies.
@@ -131,7 +132,7 @@ func (e *Engine) Mutate(ctx context.Context, req *Request) (*Decision, error) {
 }
 
 func (e *Engine) mutate(ctx context.Context, s *set, req *Request) (*Decision, error) {
-	d := &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation}
+	d := &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation, exceptions: e.exceptionsGen.Load()}
 	if d.Skipped = e.Skip(req); d.Skipped != "" {
 		return d, nil
 	}
@@ -162,7 +163,9 @@ func (e *Engine) mutate(ctx context.Context, s *set, req *Request) (*Decision, e
 // Validate is the validating webhook's decision: every violation of the
 // object with its resolved enforcement. On UPDATE, a deny that the old
 // object already broke in the same field becomes a warning, so an existing
-// object stays scalable and labelable after a policy was added.
+// object stays scalable and labelable after a policy was added. A
+// violation an unexpired PolicyException covers names it, and a deny
+// becomes a warning (SetExceptions).
 func (e *Engine) Validate(ctx context.Context, req *Request) (*Decision, error) {
 	s := e.current.Load()
 	if s == nil {
@@ -172,7 +175,7 @@ func (e *Engine) Validate(ctx context.Context, req *Request) (*Decision, error) 
 }
 
 func (e *Engine) validate(ctx context.Context, s *set, req *Request) (*Decision, error) {
-	d := &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation}
+	d := &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation, exceptions: e.exceptionsGen.Load()}
 	if d.Skipped = e.Skip(req); d.Skipped != "" {
 		return d, nil
 	}
@@ -185,6 +188,7 @@ func (e *Engine) validate(ctx context.Context, s *set, req *Request) (*Decision,
 			return d, err
 		}
 	}
+	e.except(s, req, vs)
 	if vs != nil {
 		d.Violations = vs
 	}

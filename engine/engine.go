@@ -23,6 +23,9 @@ type Engine struct {
 	current    atomic.Pointer[set]
 	generation atomic.Int64
 	nodesGen   atomic.Int64
+	// exceptions are applied after evaluation (except); set by SetExceptions.
+	exceptions    atomic.Pointer[[]Exception]
+	exceptionsGen atomic.Int64
 
 	mu        sync.Mutex    // serializes Load and SetNodes
 	inventory ast.Value     // the last inventory, as Rego data (inventoryValue)
@@ -88,8 +91,8 @@ func (e *Engine) load(ctx context.Context, src Sources, unchanged string) (bool,
 }
 
 // Changed returns a channel that is closed at the next change of what
-// decisions depend on: a new policy set (Generation) or new Node facts
-// (NodesGeneration). The audit re-judges what it has seen when it fires.
+// decisions depend on: a new policy set (Generation), new Node facts
+// (NodesGeneration) or new exceptions (ExceptionsGeneration). The audit re-judges what it has seen when it fires.
 func (e *Engine) Changed() <-chan struct{} {
 	e.mu.Lock()
 	defer e.mu.Unlock()

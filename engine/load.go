@@ -225,6 +225,9 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 	if err := checkConfigPolicies(cfg, policies, cfgName); err != nil {
 		return nil, err
 	}
+	if err := checkNeverExcept(cfg, policies, cfgName); err != nil {
+		return nil, err
+	}
 	markNodeReaders(compiler, policies)
 	return prepare(ctx, compiler, policies, cfg, inventory, hash)
 }

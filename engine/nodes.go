@@ -93,15 +93,17 @@ func mayBeInventory(ref ast.Ref) bool {
 // same object under the same policy set (nil for one with no mutation and
 // no violation), and only the policies that read the inventory are
 // evaluated again, on the object as prev mutated it. ok is false when prev
-// cannot be reused so: the policy set changed since, a mutating policy
-// reads the inventory, or req is not a CREATE; the caller then calls
-// Decide.
+// cannot be reused so: the policy set or the exceptions changed since, a
+// mutating policy reads the inventory, or req is not a CREATE; the caller
+// then calls Decide.
 func (e *Engine) Revalidate(ctx context.Context, req *Request, prev *Decision) (d *Decision, ok bool, err error) {
 	s := e.current.Load()
-	if s == nil || s.mutationsReadNodes || req.Operation != OperationCreate || prev != nil && prev.generation != s.generation {
+	exceptions := e.exceptionsGen.Load()
+	if s == nil || s.mutationsReadNodes || req.Operation != OperationCreate ||
+		prev != nil && (prev.generation != s.generation || prev.exceptions != exceptions) {
 		return nil, false, nil
 	}
-	d = &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation}
+	d = &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation, exceptions: exceptions}
 	if d.Skipped = e.Skip(req); d.Skipped != "" {
 		return d, true, nil
 	}
@@ -124,6 +126,7 @@ func (e *Engine) Revalidate(ctx context.Context, req *Request, prev *Decision) (
 		if err != nil {
 			return nil, false, err
 		}
+		e.except(s, validated, vs)
 		d.Violations = append(d.Violations, vs...)
 		sortViolations(d.Violations)
 	}

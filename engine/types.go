@@ -56,6 +56,9 @@ type Violation struct {
 	Message     string      `json:"msg"`
 	Field       string      `json:"field,omitempty"`
 	Enforcement Enforcement `json:"enforcement"`
+	// Exception is the PolicyException that covers the violation (its
+	// Enforcement is then at most warn), or nil.
+	Exception *ExceptionRef `json:"exception,omitempty"`
 }
 
 // MutationOp is a JSON Patch style operation, or OpNote for a decision that

@@ -44,6 +44,12 @@ var (
 		Help: "Policy violations found, by policy, rule and enforcement (deny, warn, dryrun).",
 	}, []string{"policy", "rule", "enforcement"})
 
+	// Excepted counts violations a PolicyException turned into warnings.
+	Excepted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "podgate_excepted_violations_total",
+		Help: "Violations admitted because a PolicyException covers them, by policy and rule.",
+	}, []string{"policy", "rule"})
+
 	// Evaluation is the time spent in Rego evaluation alone.
 	Evaluation = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "podgate_policy_evaluation_duration_seconds",
@@ -152,7 +158,7 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Evaluation, PolicyGeneration, PolicySetInfo,
+	crmetrics.Registry.MustRegister(Requests, Latency, Violations, Excepted, Evaluation, PolicyGeneration, PolicySetInfo,
 		ReloadErrors, Reloads, InventoryNodes, InventoryLastEvent,
 		AuditViolations, AuditMutations, AuditObjects, AuditEvaluations, AuditScanDuration, AuditLastScan,
 		AuditReportWrites, AuditReportWriteErrors, AuditInterval, AuditLeader)
@@ -160,7 +166,7 @@ func init() {
 
 // collectors are every metric of this package, for Names.
 var collectors = []prometheus.Collector{
-	Requests, Latency, Violations, Evaluation, PolicyGeneration, PolicySetInfo,
+	Requests, Latency, Violations, Excepted, Evaluation, PolicyGeneration, PolicySetInfo,
 	ReloadErrors, Reloads, InventoryNodes, InventoryLastEvent,
 	AuditViolations, AuditMutations, AuditObjects, AuditEvaluations, AuditScanDuration, AuditLastScan,
 	AuditReportWrites, AuditReportWriteErrors, AuditInterval, AuditLeader,

@@ -27,6 +27,8 @@ import (
 //	out of scope (engine.Skip: operation,
 //	  namespace, controlled pod)             200, allowed, the reason
 //	no violation                             200, allowed
+//	a PolicyException with problems          403, allowed: false, one line each
+//	  (checkException)
 //	deny violations                          403, allowed: false, one message
 //	                                         listing every deny violation, plus
 //	                                         the warnings
@@ -55,6 +57,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	if err := review.Check(req); err != nil {
 		return admission.Errored(http.StatusBadRequest, err), metrics.Errored
 	}
+	if isException(req) && (req.Operation == "CREATE" || req.Operation == "UPDATE") {
+		return h.checkException(req)
+	}
 	ctx, cancel := review.EvalContext(ctx, h.EvalTimeout)
 	defer cancel()
 	evalStart := time.Now()
@@ -76,6 +81,9 @@ func (h *Handler) respond(req admission.Request, d *engine.Decision) (admission.
 	audit := map[string]string{}
 	for _, v := range d.Violations {
 		metrics.Violations.WithLabelValues(v.Policy, v.Rule, string(v.Enforcement)).Inc()
+		if v.Exception != nil {
+			metrics.Excepted.WithLabelValues(v.Policy, v.Rule).Inc()
+		}
 		if v.Enforcement == engine.DryRun {
 			key := v.Policy + "." + v.Rule
 			audit[key] = joinNonEmpty(audit[key], d.Line(v))

@@ -33,7 +33,8 @@ func newAuditCommand() *cobra.Command {
 		Long: `Lists the workloads of a cluster (Pods and ReplicaSets and Jobs that no
 controller owns; Deployments, StatefulSets, DaemonSets, CronJobs) and judges each
 as podgate's background audit does: as a new admission of the object as stored,
-mutation first, with the cluster's real Nodes. Prints every violation and every
+mutation first, with the cluster's real Nodes and PolicyExceptions. Prints every
+violation (an excepted one names its exception) and every
 pending mutation (what the next apply would change, e.g. a probe to inject),
 then a summary per policy and rule. The policies and config are the built-in
 ones unless --policy-dir and --config say otherwise.
@@ -43,7 +44,7 @@ count as deny. Exit code: 0 when nothing would be denied, 1 when something
 would, 2 for bad input or an unreachable cluster.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.Context(), cmd.OutOrStdout())
+			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -56,7 +57,7 @@ would, 2 for bad input or an unreachable cluster.`,
 	return cmd
 }
 
-func (o *auditOptions) run(ctx context.Context, w io.Writer) error {
+func (o *auditOptions) run(ctx context.Context, w, stderr io.Writer) error {
 	if o.output != "text" && o.output != "json" && o.output != "yaml" {
 		return badInput("--output %q: want text, json or yaml", o.output)
 	}
@@ -74,6 +75,11 @@ func (o *auditOptions) run(ctx context.Context, w io.Writer) error {
 	if err := loadNodes(ctx, c, eng); err != nil {
 		return err
 	}
+	exceptions, err := clusterExceptions(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	eng.SetExceptions(exceptions)
 	decisions, err := o.judgeAll(ctx, c, eng, namespace)
 	if err != nil {
 		return err

@@ -19,15 +19,16 @@ import (
 )
 
 type evalOptions struct {
-	files     []string
-	recursive bool
-	policyDir string
-	config    string
-	nodes     string
-	old       string
-	operation string
-	namespace string
-	output    string
+	files      []string
+	recursive  bool
+	policyDir  string
+	config     string
+	nodes      string
+	old        string
+	operation  string
+	namespace  string
+	output     string
+	exceptions string
 }
 
 func newEvalCommand() *cobra.Command {
@@ -40,7 +41,7 @@ exactly as the API server would call them. Exit code: 0 when every object is
 admitted, 1 when one is denied, 2 for bad input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+			return o.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -52,12 +53,13 @@ admitted, 1 when one is denied, 2 for bad input.`,
 	f.StringVar(&o.operation, "operation", "", "CREATE or UPDATE (default: UPDATE with --old, else CREATE)")
 	f.StringVar(&o.old, "old", "", "the objects as they are now, for an UPDATE (matched by kind, namespace and name)")
 	f.StringVar(&o.namespace, "namespace", "default", "namespace of objects that name none")
+	f.StringVar(&o.exceptions, "exceptions", "", "PolicyExceptions (podgate.dev/v1alpha1) to apply, as the webhook applies the cluster's: a file or a directory")
 	f.StringVarP(&o.output, "output", "o", "text", "text, json or yaml")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
 
-func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.output != "text" && o.output != "json" && o.output != "yaml" {
 		return badInput("--output %q: want text, json or yaml", o.output)
 	}
@@ -73,6 +75,15 @@ func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout io.Writer
 	eng, err := loadEngine(ctx, o.policyDir, o.config, o.nodes)
 	if err != nil {
 		return err
+	}
+	if o.exceptions != "" {
+		list, err := readExceptions(o.exceptions, o.namespace)
+		if err != nil {
+			return err
+		}
+		if err := setExceptions(eng, list, stderr); err != nil {
+			return err
+		}
 	}
 	var docs []document
 	for _, f := range o.files {

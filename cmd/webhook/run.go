@@ -13,6 +13,8 @@ import (
 	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -24,7 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/podgate/podgate/api/v1alpha1"
 	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/exception"
 	"github.com/podgate/podgate/health"
 	"github.com/podgate/podgate/inventory"
 	"github.com/podgate/podgate/mutate"
@@ -59,7 +63,12 @@ func run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1alpha1.AddToScheme(scheme)); err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: o.MetricsAddr},
 		// The probes are served by health.Server (below), which can show
 		// a rejected policy change on /readyz without failing it.
@@ -69,7 +78,13 @@ func run(ctx context.Context, o Options) error {
 			CertDir: o.CertDir,
 			TLSOpts: []func(*tls.Config){o.tlsConfig},
 		}),
-		Cache:          cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Node{}: inventory.CacheOptions()}},
+		// The PolicyException informer is made once the CRD is there
+		// (exception.Feeder): configuring it here would need the CRD to
+		// start, and podgate must serve without it.
+		Cache: cache.Options{
+			ByObject:         map[client.Object]cache.ByObject{&corev1.Node{}: inventory.CacheOptions()},
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
 		MapperProvider: inventory.RESTMapper,
 	})
 	if err != nil {
@@ -87,6 +102,8 @@ func run(ctx context.Context, o Options) error {
 		},
 		Conditions: map[string]func() string{"policy-reload": watcher.Condition},
 	}
+	exceptions := &exception.Feeder{Cache: mgr.GetCache(), Mapper: mgr.GetRESTMapper(), Engine: eng, Log: log.WithName("exceptions")}
+	probes.Conditions["exceptions"] = exceptions.Condition
 	if err := setupTLS(ctx, o, mgr, probes.Ready); err != nil { // self-managed TLS: see tls.go
 		return err
 	}
@@ -97,7 +114,7 @@ func run(ctx context.Context, o Options) error {
 	if auditor != nil {
 		probes.Conditions["audit"] = auditor.Condition
 	}
-	if err := errors.Join(mgr.Add(inv), mgr.Add(watcher), mgr.Add(probes)); err != nil {
+	if err := errors.Join(mgr.Add(inv), mgr.Add(watcher), mgr.Add(exceptions), mgr.Add(probes)); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

@@ -241,6 +241,33 @@ func TestAuditOfWorkloadsCreatedBeforePodgate(t *testing.T) {
 		waitFor(t, 30*time.Second, "pod-redis report deleted", func() bool { return report(t, ns, "pod-redis") == nil })
 	})
 
+	t.Run("an exception turns a failure into skip until it expires", func(t *testing.T) {
+		expires := time.Now().Add(10 * time.Second).Truncate(time.Second)
+		applyText(t, ns, fmt.Sprintf(`apiVersion: podgate.dev/v1alpha1
+kind: PolicyException
+metadata: {name: sneaky-cp}
+spec:
+  rules: [tolerations/control-plane]
+  match: {kinds: [Pod], names: [sneaky]}
+  expires: %q
+  reason: "OPS-7: a week to move it to kube-system"
+`, expires.UTC().Format(time.RFC3339)))
+		waitFor(t, 10*time.Second, "the excepted result reported as skip", func() bool {
+			r := result(report(t, ns, "pod-sneaky"), "tolerations", "control-plane")
+			return r != nil && r.Result == "skip"
+		})
+		r := result(report(t, ns, "pod-sneaky"), "tolerations", "control-plane")
+		if r.Properties["exception"] != ns+"/sneaky-cp" || r.Properties["expires"] != expires.UTC().Format(time.RFC3339) || r.Properties["enforcement"] != "deny" {
+			t.Errorf("skip result properties %v", r.Properties)
+		}
+		time.Sleep(time.Until(expires))
+		took := waitFor(t, 30*time.Second, "fail again after the expiry", func() bool {
+			r := result(report(t, ns, "pod-sneaky"), "tolerations", "control-plane")
+			return r != nil && r.Result == "fail"
+		})
+		t.Logf("reported fail again %s after the exception expired", took.Round(time.Millisecond))
+	})
+
 	t.Run("when the auditing process stops the other takes over", func(t *testing.T) {
 		if err := leader.Stop(os.Stderr); err != nil {
 			t.Fatal(err)

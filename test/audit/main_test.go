@@ -60,10 +60,6 @@ func TestMain(m *testing.M) {
 		WebhookArgs: []string{"--audit", "--audit-interval", "1m"},
 	}
 	os.Exit(cluster.RunSuite(m, "audit", opts, func(c *cluster.Cluster) {
-		ctx := context.Background()
-		if err := c.InstallReportCRD(ctx); err != nil {
-			panic(err)
-		}
 		podgate = filepath.Join(dir, "podgate")
 		build := exec.Command("go", "build", "-o", podgate, "./cmd/podgate")
 		build.Dir = c.Root()

@@ -91,9 +91,6 @@ func run(ctx context.Context, n int) (*result, error) {
 		return nil, err
 	}
 	defer c.Stop()
-	if err := c.InstallReportCRD(ctx); err != nil {
-		return nil, err
-	}
 	r := &result{Workloads: n}
 	start := time.Now()
 	if r.Violating, err = create(ctx, c, n); err != nil {

@@ -236,6 +236,9 @@ func checkRBAC(t *testing.T, mode string) {
 		{"update", "leases.coordination.k8s.io/podgate-audit", true},
 		{"update", "leases.coordination.k8s.io/kube-scheduler", false},
 		{"list", "configmaps", false},
+		{"watch", "policyexceptions.podgate.dev", true},
+		{"create", "policyexceptions.podgate.dev", false},
+		{"delete", "policyexceptions.podgate.dev/x", false},
 	}
 	for _, tt := range tests {
 		out, stderr, err := bed.Kubectl(t.Context(), nil, "auth", "can-i", tt.verb, tt.resource, "--namespace", namespace, "--as", serviceAccount)

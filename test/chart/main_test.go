@@ -57,7 +57,8 @@ func runMain(m *testing.M) int {
 	if testing.Short() {
 		return m.Run()
 	}
-	if bed, err = cluster.Start(context.Background(), cluster.Options{Root: root}); err != nil {
+	// No CRDs: the chart installs them.
+	if bed, err = cluster.Start(context.Background(), cluster.Options{Root: root, NoCRDs: true}); err != nil {
 		fmt.Fprintln(os.Stderr, "chart:", err)
 		return 1
 	}

@@ -98,9 +98,9 @@ func TestTheDefaultsRenderAnHAWebhook(t *testing.T) {
 
 	var cr rbacv1.ClusterRole
 	into(t, objs.get(t, "ClusterRole/podgate"), &cr)
-	want := append([]rbacv1.PolicyRule{nodesRule}, auditRules...)
+	want := append([]rbacv1.PolicyRule{nodesRule, exceptionsRule}, auditRules...)
 	if !slices.EqualFunc(cr.Rules, want, ruleEqual) {
-		t.Errorf("ClusterRole rules = %+v, want list and watch on nodes and what the audit needs: %+v", cr.Rules, want)
+		t.Errorf("ClusterRole rules = %+v, want list and watch on nodes and PolicyExceptions and what the audit needs: %+v", cr.Rules, want)
 	}
 
 	m, v := webhookConfigurations(t, objs)
@@ -123,8 +123,9 @@ func TestTheDefaultsRenderAnHAWebhook(t *testing.T) {
 }
 
 var (
-	nodesRule  = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}
-	auditRules = []rbacv1.PolicyRule{
+	nodesRule      = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}
+	exceptionsRule = rbacv1.PolicyRule{APIGroups: []string{"podgate.dev"}, Resources: []string{"policyexceptions"}, Verbs: []string{"list", "watch"}}
+	auditRules     = []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "statefulsets", "daemonsets", "replicasets"}, Verbs: []string{"list", "watch"}},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: []string{"list", "watch"}},
@@ -163,13 +164,47 @@ func TestTheAuditIsOnByDefaultAndOffWhenAskedWithItsRightsAndCRD(t *testing.T) {
 	}
 	var cr rbacv1.ClusterRole
 	into(t, off.get(t, "ClusterRole/podgate"), &cr)
-	if !slices.EqualFunc(cr.Rules, []rbacv1.PolicyRule{nodesRule}, ruleEqual) {
-		t.Errorf("audit off: ClusterRole rules %+v, want only list and watch on nodes", cr.Rules)
+	if !slices.EqualFunc(cr.Rules, []rbacv1.PolicyRule{nodesRule, exceptionsRule}, ruleEqual) {
+		t.Errorf("audit off: ClusterRole rules %+v, want only list and watch on nodes and PolicyExceptions", cr.Rules)
 	}
 	for _, k := range []string{"Role/podgate-audit-lease", "CustomResourceDefinition/reports.openreports.io"} {
 		if off[k] != nil {
 			t.Errorf("%s rendered with the audit off and installReportCRD false", k)
 		}
+	}
+}
+
+// Granting exceptions is a role of its own, not part of the built-in admin
+// and edit roles unless a value says so; reading them is part of view.
+func TestWhoMayGrantExceptionsIsAValuesDecision(t *testing.T) {
+	bin := requireHelms(t)["helm4"]
+	for _, aggregate := range []bool{false, true} {
+		objs := decode(t, render(t, bin, values{"exceptions": values{"aggregateToAdmin": aggregate}}))
+		manager := objs.get(t, "ClusterRole/podgate-exception-manager")
+		if got := manager.GetLabels()["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"; got != aggregate {
+			t.Errorf("aggregateToAdmin=%v: the manager role aggregates to admin: %v", aggregate, got)
+		}
+		for _, l := range []string{"aggregate-to-edit", "aggregate-to-view"} {
+			if _, ok := manager.GetLabels()["rbac.authorization.k8s.io/"+l]; ok {
+				t.Errorf("the manager role aggregates to %s", l)
+			}
+		}
+		viewer := objs.get(t, "ClusterRole/podgate-exception-viewer")
+		var cr rbacv1.ClusterRole
+		into(t, viewer, &cr)
+		if viewer.GetLabels()["rbac.authorization.k8s.io/aggregate-to-view"] != "true" ||
+			!slices.Equal(cr.Rules[0].Verbs, []string{"get", "list", "watch"}) {
+			t.Errorf("the viewer role: %v %+v", viewer.GetLabels(), cr.Rules)
+		}
+	}
+	m, v := webhookConfigurations(t, decode(t, render(t, bin, nil)))
+	has := func(rules []admissionregistrationv1.RuleWithOperations) bool {
+		return slices.ContainsFunc(rules, func(r admissionregistrationv1.RuleWithOperations) bool {
+			return slices.Contains(r.Resources, "policyexceptions")
+		})
+	}
+	if !has(v.Webhooks[0].Rules) || has(m.Webhooks[0].Rules) {
+		t.Error("PolicyExceptions go to the validating webhook, and only to it")
 	}
 }
 

@@ -81,6 +81,9 @@ type Options struct {
 	// NoNodes leaves out the four Nodes of Nodes(), for a caller that
 	// creates its own with CreateNodes.
 	NoNodes bool
+	// NoCRDs leaves out podgate's CRDs (PolicyException, Report), which
+	// Start installs otherwise, as the chart does (InstallCRDs).
+	NoCRDs bool
 	// Log receives progress ("cluster up in 3.1s"), build notices and,
 	// when Start fails, the end of every log; nil means os.Stderr, so a
 	// failed start is never silent.
@@ -180,6 +183,11 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 	}
 	if !o.NoNodes {
 		if err := c.CreateNodes(ctx, Nodes()); err != nil {
+			return err
+		}
+	}
+	if !o.NoCRDs {
+		if err := c.InstallCRDs(ctx); err != nil {
 			return err
 		}
 	}

@@ -39,7 +39,7 @@ func registerWebhook(ctx context.Context, c client.Client, w *webhook) error {
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:                    "validate.podgate.dev",
 			ClientConfig:            clientConfig(base+"/validate", w.caPEM),
-			Rules:                   workloadRules(),
+			Rules:                   append(workloadRules(), exceptionRule()),
 			NamespaceSelector:       namespaceSelector(),
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			AdmissionReviewVersions: []string{"v1"},
@@ -77,6 +77,20 @@ func workloadRules() []admissionregistrationv1.RuleWithOperations {
 		rule("", "pods"),
 		rule("apps", "deployments", "statefulsets", "daemonsets", "replicasets"),
 		rule("batch", "jobs", "cronjobs"),
+	}
+}
+
+// exceptionRule sends PolicyExceptions to the validating webhook, which
+// checks them (docs/exceptions.md).
+func exceptionRule() admissionregistrationv1.RuleWithOperations {
+	return admissionregistrationv1.RuleWithOperations{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups:   []string{"podgate.dev"},
+			APIVersions: []string{"v1alpha1"},
+			Resources:   []string{"policyexceptions"},
+			Scope:       ptr.To(admissionregistrationv1.NamespacedScope),
+		},
 	}
 }
 

@@ -32,10 +32,8 @@ func run(ctx context.Context, o options) error {
 		storyErr = tell(ctx, c, o.out, beforePodgate())
 	}
 	if storyErr == nil && ctx.Err() == nil {
-		heading(o.out, "Install podgate: the Report CRD, then the webhook with a certificate from its own CA and the audit on (--audit), registered with the API server")
-		if err := c.InstallReportCRD(ctx); err != nil {
-			storyErr = err
-		} else if _, err := c.StartWebhook(ctx, nil, true); err != nil {
+		heading(o.out, "Install podgate: the webhook with a certificate from its own CA and the audit on (--audit), registered with the API server")
+		if _, err := c.StartWebhook(ctx, nil, true); err != nil {
 			storyErr = err
 		}
 	}

@@ -99,6 +99,15 @@ rules:
     resources: [jobs, cronjobs]
     operations: [CREATE, UPDATE]
     scope: Namespaced
+  {{- if .exceptions }}
+  # The validating webhook checks PolicyExceptions: the rules they name
+  # exist and may be excepted, the expiry is in range (docs/exceptions.md).
+  - apiGroups: [podgate.dev]
+    apiVersions: [v1alpha1]
+    resources: [policyexceptions]
+    operations: [CREATE, UPDATE]
+    scope: Namespaced
+  {{- end }}
 matchPolicy: Equivalent
 namespaceSelector:
   matchExpressions:

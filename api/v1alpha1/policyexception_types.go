@@ -7,7 +7,7 @@ import (
 // PolicyExceptionSpec says which rules the matched workloads may break,
 // why, and until when.
 //
-// +kubebuilder:validation:XValidation:rule="self.reason.trim() != ''",message="reason must say why (the ticket, who approved)"
+// +kubebuilder:validation:XValidation:rule="self.reason.trim().size() > 0",message="reason must say why (the ticket, who approved)"
 type PolicyExceptionSpec struct {
 	// Rules are the rules excepted, each "policy/rule" (tolerations/control-plane)
 	// or "policy/*" (every rule of the policy).

@@ -233,3 +233,14 @@ func TestConcurrentEvaluationsDuringReloadsAndInventoryChanges(t *testing.T) {
 		t.Fatalf("generation %d, want 6", e.Generation())
 	}
 }
+
+func TestAPolicyReportingARuleItsMETADATADoesNotDeclareIsRejectedWithFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	undeclared := strings.Replace(customPolicy, `violation contains {"rule": "owner-hint"`, `violation contains {"rule": "owner-hnt"`, 1)
+	write(t, dir, "team.rego", undeclared)
+	err := engine.New().Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir})
+	want := `team.rego:16:29: policy team-label reports rule "owner-hnt", which its METADATA does not declare`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want an error saying %q", err, want)
+	}
+}

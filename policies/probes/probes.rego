@@ -154,6 +154,11 @@ handler(c) := annotation_handler(c, a) if {
 	port := first_tcp_port(c)
 } else := {
 	"ok": false,
+	"reason": sprintf("its containerPort %s is not a number and no probes.podgate.dev annotation applies to it", [json.marshal(quoted_ports(c)[0])]),
+} if {
+	count(quoted_ports(c)) > 0
+} else := {
+	"ok": false,
 	"reason": "it declares no TCP containerPort and no probes.podgate.dev annotation applies to it",
 }
 
@@ -193,6 +198,14 @@ annotation_port("http", value) := trim_space(substring(value, 0, indexof(value, 
 }
 
 annotation_port(mech, value) := trim_space(value) if mech in {"grpc", "tcp"}
+
+# quoted_ports(c): the containerPorts of c that are not numbers, in order.
+quoted_ports(c) := [port |
+	some p in object.get(c, "ports", [])
+	object.get(p, "protocol", "TCP") == "TCP"
+	port := p.containerPort
+	not is_number(port)
+]
 
 port_names(c) := {p.name | some p in object.get(c, "ports", []); p.name}
 

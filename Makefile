@@ -162,8 +162,12 @@ generate: chart-readme ## Regenerate what is generated: the chart's Report CRD (
 chart-readme: ## Regenerate charts/podgate/README.md from the comments of its values.yaml.
 	$(GO) run ./test/chart/readme charts/podgate
 
+.PHONY: chart-schema
+chart-schema: ## Regenerate the chart's config schema and policy defaults (values.schema.json, templates/_defaults.tpl) from policies/.
+	$(GO) run ./test/chart/schema charts/podgate
+
 .PHONY: verify
-verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README is stale.
+verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README or config schema is stale.
 	$(GO) mod tidy -diff
 	cd test/tools/kube && $(GO) mod tidy -diff
 	cd test/tools/etcd && $(GO) mod tidy -diff
@@ -172,3 +176,4 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README
 	cd test/tools/kwok && $(GO) mod tidy -diff
 	$(GO) run ./test/chart/readme -check charts/podgate
 	$(GO) run ./hack/reportcrd -check charts/podgate
+	$(GO) run ./test/chart/schema -check charts/podgate

@@ -349,3 +349,18 @@ func regoErrors(err error) error {
 	}
 	return errors.Join(out...)
 }
+
+// DefaultConfig is the configuration the shipped defaults of builtin
+// (its data.yaml) make alone, as a webhook without --config runs: what
+// the chart and the test clusters mirror in their webhook configurations.
+func DefaultConfig(builtin fs.FS) (*Config, error) {
+	raw, err := fs.ReadFile(builtin, "data.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("built-in defaults: %w", err)
+	}
+	defaults, err := configDefaults(raw)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfig(defaults, "", nil)
+}

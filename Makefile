@@ -155,19 +155,23 @@ image: ## Build the webhook image $(IMAGE):$(VERSION) with Docker (see Dockerfil
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 
 .PHONY: generate
-generate: chart-readme ## Regenerate what is generated: the chart's Report CRD (from the reports-api module) and README.
+generate: chart-readme chart-schema readme-flags ## Regenerate what is generated: the chart's Report CRD (from the reports-api module), README, config schema and policy defaults, and README.md's flag table.
 	$(GO) run ./hack/reportcrd charts/podgate
 
 .PHONY: chart-readme
 chart-readme: ## Regenerate charts/podgate/README.md from the comments of its values.yaml.
 	$(GO) run ./test/chart/readme charts/podgate
 
+.PHONY: readme-flags
+readme-flags: ## Regenerate README.md's table of webhook flags from cmd/webhook's flag set.
+	$(GO) test ./cmd/webhook -count=1 -run '^TestTheREADMEFlagTableIsTheFlagSet$$' -args -update-readme
+
 .PHONY: chart-schema
 chart-schema: ## Regenerate the chart's config schema and policy defaults (values.schema.json, templates/_defaults.tpl) from policies/.
 	$(GO) run ./test/chart/schema charts/podgate
 
 .PHONY: verify
-verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README or config schema is stale.
+verify: lint ## lint, and fail if go.mod/go.sum are not tidy or a generated file (chart README and config schema, README flag table) is stale.
 	$(GO) mod tidy -diff
 	cd test/tools/kube && $(GO) mod tidy -diff
 	cd test/tools/etcd && $(GO) mod tidy -diff
@@ -177,3 +181,4 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README
 	$(GO) run ./test/chart/readme -check charts/podgate
 	$(GO) run ./hack/reportcrd -check charts/podgate
 	$(GO) run ./test/chart/schema -check charts/podgate
+	$(GO) test ./cmd/webhook -count=1 -run '^TestTheREADMEFlagTableIsTheFlagSet$$'

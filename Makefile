@@ -59,6 +59,12 @@ cluster: testbin ## Start a simulated cluster (controllers, scheduler, kwok Node
 	$(GO) build -o bin/demo ./test/demo
 	KEEP=1 STORY=0 bin/demo
 
+# The chart from the working tree, installed into the cluster `make cluster`
+# runs (from another shell): see test/demo/try-chart.sh and docs/install.md.
+.PHONY: try-chart
+try-chart: helm ## Install charts/podgate from the working tree into the running `make cluster` and show a denial.
+	test/demo/try-chart.sh
+
 # Each fuzz target for FUZZTIME; `make test` runs their seed corpora only.
 FUZZTIME ?= 1m
 FUZZ_TARGETS := ./cmd/webhook:FuzzAdmissionHTTP ./engine:FuzzConfig ./engine:FuzzRequestObject ./engine:FuzzParseJSON ./policies:FuzzScaledMatchesKubernetes

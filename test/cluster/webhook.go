@@ -173,6 +173,20 @@ func (h *Webhook) LogPath() string { return h.w.logPath }
 // time); the cluster's Stop does not stop it again.
 func (h *Webhook) Stop(log io.Writer) error { return h.w.stop(log) }
 
+// reloadSources makes an empty config file and policy directory in the
+// scratch dir, for Options.ReloadSources.
+func (c *Cluster) reloadSources() (config, policyDir string, err error) {
+	dir := filepath.Join(c.dir, "podgate")
+	config, policyDir = filepath.Join(dir, "config.yaml"), filepath.Join(dir, "policies")
+	if err := os.MkdirAll(policyDir, 0o755); err != nil {
+		return "", "", fmt.Errorf("make the webhook's policy dir: %w", err)
+	}
+	if err := os.WriteFile(config, []byte("# podgate's config (docs/authoring.md); the webhook reloads it when it changes.\n"), 0o644); err != nil {
+		return "", "", fmt.Errorf("write the webhook's config: %w", err)
+	}
+	return config, policyDir, nil
+}
+
 // writeWebhookCerts writes a fresh CA and a serving certificate for
 // localhost and 127.0.0.1 into dir, and returns the CA certificate.
 func writeWebhookCerts(dir string) ([]byte, error) {

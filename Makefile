@@ -59,6 +59,12 @@ cluster: testbin ## Start a simulated cluster (controllers, scheduler, kwok Node
 	$(GO) build -o bin/demo ./test/demo
 	KEEP=1 STORY=0 bin/demo
 
+# The chart from the working tree, installed into the cluster `make cluster`
+# runs (from another shell): see test/demo/try-chart.sh and docs/install.md.
+.PHONY: try-chart
+try-chart: helm ## Install charts/podgate from the working tree into the running `make cluster` and show a denial.
+	test/demo/try-chart.sh
+
 # Each fuzz target for FUZZTIME; `make test` runs their seed corpora only.
 FUZZTIME ?= 1m
 FUZZ_TARGETS := ./cmd/webhook:FuzzAdmissionHTTP ./engine:FuzzConfig ./engine:FuzzRequestObject ./engine:FuzzParseJSON ./policies:FuzzScaledMatchesKubernetes
@@ -155,17 +161,25 @@ image: ## Build the webhook image $(IMAGE):$(VERSION) with Docker (see Dockerfil
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 
 .PHONY: generate
-generate: ## Regenerate what is generated: deepcopy and the PolicyException CRD (controller-gen), the Report CRD template, the chart README.
+generate: ## Regenerate what is generated: deepcopy and the PolicyException CRD (controller-gen), the Report CRD template, the chart's README, config schema and policy defaults, README.md's flag table.
 	$(GO) tool controller-gen object paths=./api/... crd:crdVersions=v1 output:crd:dir=charts/podgate/crds
 	$(GO) run ./hack/reportcrd charts/podgate
-	$(MAKE) chart-readme
+	$(MAKE) chart-readme chart-schema readme-flags
 
 .PHONY: chart-readme
 chart-readme: ## Regenerate charts/podgate/README.md from the comments of its values.yaml.
 	$(GO) run ./test/chart/readme charts/podgate
 
+.PHONY: readme-flags
+readme-flags: ## Regenerate README.md's table of webhook flags from cmd/webhook's flag set.
+	$(GO) test ./cmd/webhook -count=1 -run '^TestTheREADMEFlagTableIsTheFlagSet$$' -args -update-readme
+
+.PHONY: chart-schema
+chart-schema: ## Regenerate the chart's config schema and policy defaults (values.schema.json, templates/_defaults.tpl) from policies/.
+	$(GO) run ./test/chart/schema charts/podgate
+
 .PHONY: verify
-verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README is stale.
+verify: lint ## lint, and fail if go.mod/go.sum are not tidy or a generated file (chart README and config schema, README flag table) is stale.
 	$(GO) mod tidy -diff
 	cd test/tools/kube && $(GO) mod tidy -diff
 	cd test/tools/etcd && $(GO) mod tidy -diff
@@ -179,3 +193,5 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or the chart README
 	  diff -r $$tmp charts/podgate/crds || { echo "charts/podgate/crds is stale: run make generate"; exit 1; }; \
 	  cp api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go && $(GO) tool controller-gen object paths=./api/... && \
 	  diff $$tmp/deepcopy.go api/v1alpha1/zz_generated.deepcopy.go || { echo "api/v1alpha1/zz_generated.deepcopy.go is stale: run make generate"; exit 1; }
+	$(GO) run ./test/chart/schema -check charts/podgate
+	$(GO) test ./cmd/webhook -count=1 -run '^TestTheREADMEFlagTableIsTheFlagSet$$'

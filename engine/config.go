@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agnivade/levenshtein"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -15,13 +16,22 @@ import (
 type Config struct {
 	// ExcludedNamespaces are namespaces no policy looks at.
 	ExcludedNamespaces []string
+	// ControllerUsers are the users whose writes of an object with a
+	// controller ownerReference are not checked (see Engine.Skip).
+	ControllerUsers []string
 	// Policies holds what Go needs of each policy's section.
 	Policies map[string]PolicyConfig
 	// Exceptions is what PolicyExceptions may do.
 	Exceptions ExceptionConfig
 	// Raw is the whole merged document.
 	Raw map[string]any
+
+	file string             // the operator's file, as errors name it
+	pos  map[string]nodePos // where each key of that file is, by dotted path
 }
+
+// nodePos is where a key and its value are in the operator's file.
+type nodePos struct{ key, value *yaml.Node }
 
 // PolicyConfig is the part of a policy's config section the engine applies
 // itself; everything else in the section is the policy's own parameters.
@@ -39,57 +49,76 @@ var commonPolicyKeys = []string{"enforcement", "rules", "excludedNamespaces"}
 // the file, line and key: a typo must not silently keep a default.
 func parseConfig(defaults map[string]any, file string, src []byte) (*Config, error) {
 	merged := deepCopy(defaults)
+	cfg := &Config{file: file, pos: map[string]nodePos{}}
+	if cfg.file == "" {
+		cfg.file = "config"
+	}
 	if len(bytes.TrimSpace(src)) > 0 {
 		var doc yaml.Node
 		if err := yaml.Unmarshal(src, &doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, fmt.Errorf("%s: %w", cfg.file, err)
 		}
 		if len(doc.Content) > 0 {
-			if err := mergeNode(merged, doc.Content[0], file, ""); err != nil {
+			if err := cfg.merge(merged, doc.Content[0], ""); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return typedConfig(merged)
+	cfg.Raw = merged
+	return cfg, cfg.typed()
 }
 
-// mergeNode merges a YAML mapping into dst, checking each key against the
+// merge merges a YAML mapping into dst, checking each key against the
 // defaults. Policy sections accept keys their defaults do not have only
 // when the policy is not a built-in one (a custom policy's parameters).
-func mergeNode(dst map[string]any, node *yaml.Node, file, path string) error {
+func (c *Config) merge(dst map[string]any, node *yaml.Node, path string) error {
 	if node.Kind != yaml.MappingNode {
-		return nodeErr(file, node, path, "want a mapping, got a "+yamlKind(node))
+		return c.nodeErr(node, path, "want a mapping, got a "+yamlKind(node))
 	}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k, v := node.Content[i], node.Content[i+1]
 		key := joinKey(path, k.Value)
+		c.record(key, k, v)
 		def, known := dst[k.Value]
 		switch {
 		case known && isMap(def) && !isPolicyRules(key):
-			if err := mergeNode(def.(map[string]any), v, file, key); err != nil {
+			if err := c.merge(def.(map[string]any), v, key); err != nil {
 				return err
 			}
 			continue
 		case !known && !openKey(path, k.Value):
-			return nodeErr(file, k, key, fmt.Sprintf("unknown key; known keys here: %s", strings.Join(sortedKeys(dst, path), ", ")))
+			return c.nodeErr(k, key, fmt.Sprintf("unknown key; known keys here: %s", strings.Join(sortedKeys(dst, path), ", ")))
 		}
 		var val any
 		if err := v.Decode(&val); err != nil {
-			return nodeErr(file, v, key, err.Error())
+			return c.nodeErr(v, key, err.Error())
 		}
 		val = normalize(val)
 		if known && def != nil && kindOf(def) != kindOf(val) {
-			return nodeErr(file, v, key, fmt.Sprintf("want a %s, got a %s", kindOf(def), kindOf(val)))
+			return c.nodeErr(v, key, fmt.Sprintf("want a %s, got a %s", kindOf(def), kindOf(val)))
 		}
 		dst[k.Value] = val
 	}
 	return nil
 }
 
+// record remembers where key and, inside a mapping value taken whole (a
+// rules section, a custom policy's section), every key below it are.
+func (c *Config) record(key string, k, v *yaml.Node) {
+	c.pos[key] = nodePos{key: k, value: v}
+	if v.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		c.record(joinKey(key, v.Content[i].Value), v.Content[i], v.Content[i+1])
+	}
+}
+
 // openKey says whether key may be new under path: any policy name under
-// "policies" (a custom policy's section is taken whole), and the keys every
-// policy section may carry. A built-in policy's own parameters are all in
-// the defaults, so any other key there is a typo.
+// "policies" (a custom policy's section is taken whole; compile checks that
+// the policy is loaded), and the keys every policy section may carry. A
+// built-in policy's own parameters are all in the defaults, so any other
+// key there is a typo.
 func openKey(path, key string) bool {
 	parts := strings.Split(path, ".")
 	switch {
@@ -106,74 +135,102 @@ func isPolicyRules(key string) bool {
 	return len(parts) == 3 && parts[0] == "policies" && parts[2] == "rules"
 }
 
-func typedConfig(raw map[string]any) (*Config, error) {
-	cfg := &Config{Raw: raw, Policies: map[string]PolicyConfig{}}
-	ns, err := stringList(raw["excludedNamespaces"], "excludedNamespaces")
-	if err != nil {
-		return nil, err
+// typed reads the fields Go applies itself out of Raw.
+func (c *Config) typed() error {
+	c.Policies = map[string]PolicyConfig{}
+	var err error
+	if c.ExcludedNamespaces, err = c.stringList("excludedNamespaces"); err != nil {
+		return err
 	}
-	cfg.ExcludedNamespaces = ns
-	if cfg.Exceptions, err = exceptionConfig(raw["exceptions"]); err != nil {
-		return nil, err
+	if c.ControllerUsers, err = c.stringList("controllerUsers"); err != nil {
+		return err
 	}
-	policies, _ := raw["policies"].(map[string]any)
-	for name, v := range policies {
-		section, ok := v.(map[string]any)
+	if c.Exceptions, err = c.exceptionConfig(); err != nil {
+		return err
+	}
+	policies, _ := c.Raw["policies"].(map[string]any)
+	for _, name := range slices.Sorted(maps.Keys(policies)) {
+		section, ok := policies[name].(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("policies.%s: want a mapping", name)
+			return c.errAt("policies."+name, "want a mapping")
 		}
-		pc, err := policyConfig(name, section)
+		pc, err := c.policyConfig(name, section)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		cfg.Policies[name] = pc
+		c.Policies[name] = pc
 	}
-	return cfg, nil
+	return nil
 }
 
-func policyConfig(name string, section map[string]any) (PolicyConfig, error) {
+func (c *Config) policyConfig(name string, section map[string]any) (PolicyConfig, error) {
 	var pc PolicyConfig
 	var err error
+	key := "policies." + name
 	if v, ok := section["enforcement"]; ok {
 		if pc.Enforcement, err = parseEnforcement(v); err != nil {
-			return pc, fmt.Errorf("policies.%s.enforcement: %w", name, err)
+			return pc, c.errAt(key+".enforcement", err.Error())
 		}
 	}
-	if pc.ExcludedNamespaces, err = stringList(section["excludedNamespaces"], "policies."+name+".excludedNamespaces"); err != nil {
+	if pc.ExcludedNamespaces, err = c.stringList(key + ".excludedNamespaces"); err != nil {
 		return pc, err
 	}
 	if v, ok := section["rules"]; ok {
 		rules, ok := v.(map[string]any)
 		if !ok {
-			return pc, fmt.Errorf("policies.%s.rules: want a mapping of rule id to enforcement", name)
+			return pc, c.errAt(key+".rules", "want a mapping of rule id to enforcement")
 		}
 		pc.Rules = map[string]Enforcement{}
-		for rule, e := range rules {
-			if pc.Rules[rule], err = parseEnforcement(e); err != nil {
-				return pc, fmt.Errorf("policies.%s.rules.%s: %w", name, rule, err)
+		for _, rule := range slices.Sorted(maps.Keys(rules)) {
+			if pc.Rules[rule], err = parseEnforcement(rules[rule]); err != nil {
+				return pc, c.errAt(key+".rules."+rule, err.Error())
 			}
 		}
 	}
 	return pc, nil
 }
 
-func stringList(v any, key string) ([]string, error) {
+// stringList reads the list of strings at the dotted key of Raw.
+func (c *Config) stringList(key string) ([]string, error) {
+	v := dig(c.Raw, strings.Split(key, "."))
 	if v == nil {
 		return nil, nil
 	}
 	list, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("%s: want a list of strings", key)
+		return nil, c.errAt(key, "want a list of strings")
 	}
 	out := make([]string, 0, len(list))
 	for _, item := range list {
 		s, ok := item.(string)
 		if !ok {
-			return nil, fmt.Errorf("%s: want a list of strings, found %v", key, item)
+			return nil, c.errAt(key, fmt.Sprintf("want a list of strings, found %v", item))
 		}
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// errAt is an error about the value of key, naming the file, line and
+// column of that value when the operator's file set it, else the file.
+func (c *Config) errAt(key, msg string) error {
+	if p, ok := c.pos[key]; ok {
+		return c.nodeErr(p.value, key, msg)
+	}
+	return fmt.Errorf("%s: %s: %s", c.file, key, msg)
+}
+
+// keyErr is errAt pointing at the key itself rather than its value: for a
+// key that should not be there.
+func (c *Config) keyErr(key, msg string) error {
+	if p, ok := c.pos[key]; ok {
+		return c.nodeErr(p.key, key, msg)
+	}
+	return fmt.Errorf("%s: %s: %s", c.file, key, msg)
+}
+
+func (c *Config) nodeErr(n *yaml.Node, key, msg string) error {
+	return fmt.Errorf("%s:%d:%d: %s: %s", c.file, n.Line, n.Column, key, msg)
 }
 
 func yamlKind(n *yaml.Node) string {
@@ -186,10 +243,6 @@ func yamlKind(n *yaml.Node) string {
 		return "alias"
 	}
 	return "mapping"
-}
-
-func nodeErr(file string, n *yaml.Node, key, msg string) error {
-	return fmt.Errorf("%s:%d:%d: %s: %s", file, n.Line, n.Column, key, msg)
 }
 
 func joinKey(path, key string) string {
@@ -266,4 +319,19 @@ func deepCopy(m map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// didYouMean suggests the closest of known to a misspelt name (at most
+// two edits away), as " (did you mean rollout?)", or "".
+func didYouMean(name string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if d := levenshtein.ComputeDistance(name, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return " (did you mean " + best + "?)"
 }

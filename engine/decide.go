@@ -76,16 +76,19 @@ func (d *Decision) Changes() []Mutation {
 }
 
 // Mutated is the object with the mutations applied, as JSON; nil when
-// they change nothing.
+// they change nothing. < > and & stay as they are (podgate's notes quote
+// "<port>:<path>"): the JSON is for people and tools, not for HTML.
 func (d *Decision) Mutated() (json.RawMessage, error) {
 	if d.mutated == nil {
 		return nil, nil
 	}
-	out, err := json.Marshal(d.mutated)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d.mutated); err != nil {
 		return nil, fmt.Errorf("encode mutated object: %w", err)
 	}
-	return out, nil
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // Decide is what admission does with req, as the API server calls

@@ -127,14 +127,19 @@ func TestConfigOverridesEnforcementAndExcludesNamespaces(t *testing.T) {
 
 func TestBadConfigIsRejectedWithFileLineAndKey(t *testing.T) {
 	for name, tc := range map[string]struct{ config, want string }{
-		"unknown top-level key":      {"excludedNamespace: [a]\n", "config.yaml:1:1: excludedNamespace: unknown key"},
-		"unknown key of a policy":    {"policies:\n  rollout:\n    minAvailablePercents: 50\n", "config.yaml:3:5: policies.rollout.minAvailablePercents: unknown key"},
-		"value of the wrong type":    {"policies:\n  rollout:\n    minAvailablePercent: half\n", "config.yaml:3:26: policies.rollout.minAvailablePercent: want a number, got a string"},
-		"bad enforcement":            {"policies:\n  probes:\n    enforcement: block\n", "policies.probes.enforcement: enforcement block: want one of deny, warn, dryrun, off"},
-		"rule the policy lacks":      {"policies:\n  probes:\n    rules:\n      readyness: warn\n", "policies.probes.rules.readyness: the policy has no such rule"},
-		"policy that is not loaded":  {"policies:\n  nosuch:\n    enforcement: warn\n", "policies.nosuch: no such policy is loaded"},
-		"not YAML":                   {"policies: [\n", "config.yaml"},
-		"list where a map is wanted": {"policies: []\n", "policies: want a mapping, got a list"},
+		"unknown top-level key":                  {"excludedNamespace: [a]\n", "config.yaml:1:1: excludedNamespace: unknown key"},
+		"unknown key of a policy":                {"policies:\n  rollout:\n    minAvailablePercents: 50\n", "config.yaml:3:5: policies.rollout.minAvailablePercents: unknown key"},
+		"value of the wrong type":                {"policies:\n  rollout:\n    minAvailablePercent: half\n", "config.yaml:3:26: policies.rollout.minAvailablePercent: want a number, got a string"},
+		"bad enforcement":                        {"policies:\n  probes:\n    enforcement: block\n", "config.yaml:3:18: policies.probes.enforcement: enforcement block: want one of deny, warn, dryrun, off"},
+		"bad rule enforcement":                   {"policies:\n  probes:\n    rules: {identical: never}\n", "config.yaml:3:24: policies.probes.rules.identical: enforcement never: want one of deny, warn, dryrun, off"},
+		"rule the policy lacks":                  {"policies:\n  probes:\n    rules:\n      readyness: warn\n", "config.yaml:4:7: policies.probes.rules.readyness: the policy has no such rule"},
+		"policy that is not loaded":              {"policies:\n  nosuch:\n    enforcement: warn\n", "config.yaml:2:3: policies.nosuch: no such policy; the loaded policies are probes, rollout, stateful-volumes, tolerations"},
+		"misspelt policy name":                   {"policies:\n  rolout:\n    minRevisionHistory: 3\n", "config.yaml:2:3: policies.rolout: no such policy (did you mean rollout?)"},
+		"excluded namespaces not a list":         {"excludedNamespaces: kube-system\n", "config.yaml:1:21: excludedNamespaces: want a list, got a string"},
+		"a controller user not a string":         {"controllerUsers: [{name: ci}]\n", "config.yaml:1:18: controllerUsers: want a list of strings"},
+		"policy excluded namespaces not strings": {"policies:\n  myown:\n    excludedNamespaces: [1]\n", "config.yaml:3:25: policies.myown.excludedNamespaces: want a list of strings"},
+		"not YAML":                               {"policies: [\n", "config.yaml"},
+		"list where a map is wanted":             {"policies: []\n", "policies: want a mapping, got a list"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := write(t, t.TempDir(), "config.yaml", tc.config)
@@ -226,5 +231,16 @@ func TestConcurrentEvaluationsDuringReloadsAndInventoryChanges(t *testing.T) {
 	}
 	if e.Generation() != 6 {
 		t.Fatalf("generation %d, want 6", e.Generation())
+	}
+}
+
+func TestAPolicyReportingARuleItsMETADATADoesNotDeclareIsRejectedWithFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	undeclared := strings.Replace(customPolicy, `violation contains {"rule": "owner-hint"`, `violation contains {"rule": "owner-hnt"`, 1)
+	write(t, dir, "team.rego", undeclared)
+	err := engine.New().Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir})
+	want := `team.rego:16:29: policy team-label reports rule "owner-hnt", which its METADATA does not declare`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want an error saying %q", err, want)
 	}
 }

@@ -225,41 +225,38 @@ func days(d time.Duration) string {
 
 // exceptionConfig reads config's exceptions section (defaults in
 // policies/data.yaml; the merge has checked the keys and their types).
-func exceptionConfig(v any) (ExceptionConfig, error) {
-	var c ExceptionConfig
-	m, _ := v.(map[string]any)
-	c.Enabled, _ = m["enabled"].(bool)
-	c.RequireExpiry, _ = m["requireExpiry"].(bool)
+func (c *Config) exceptionConfig() (ExceptionConfig, error) {
+	var ec ExceptionConfig
+	m, _ := c.Raw["exceptions"].(map[string]any)
+	ec.Enabled, _ = m["enabled"].(bool)
+	ec.RequireExpiry, _ = m["requireExpiry"].(bool)
 	if raw, _ := m["maxDuration"].(string); raw != "" {
 		d, err := time.ParseDuration(raw)
 		if err != nil || d < 0 {
-			return c, fmt.Errorf("exceptions.maxDuration %q: want a Go duration such as 2160h (90 days)", raw)
+			return ec, c.errAt("exceptions.maxDuration", fmt.Sprintf("%q: want a Go duration such as 2160h (90 days)", raw))
 		}
-		c.MaxDuration = d
+		ec.MaxDuration = d
 	}
-	never, err := stringList(m["neverExcept"], "exceptions.neverExcept")
+	never, err := c.stringList("exceptions.neverExcept")
 	if err != nil {
-		return c, err
+		return ec, err
 	}
 	for _, ref := range never {
 		if p, r, ok := strings.Cut(ref, "/"); !ok || p == "" || r == "" {
-			return c, fmt.Errorf("exceptions.neverExcept: %q: want policy/rule or policy/*", ref)
+			return ec, c.errAt("exceptions.neverExcept", fmt.Sprintf("%q: want policy/rule or policy/*", ref))
 		}
 	}
-	c.NeverExcept = never
-	return c, nil
+	ec.NeverExcept = never
+	return ec, nil
 }
 
 // checkNeverExcept rejects a neverExcept rule no loaded policy has: a
 // misspelt one would protect nothing.
-func checkNeverExcept(cfg *Config, policies []*Policy, file string) error {
-	if file == "" {
-		file = "config"
-	}
+func checkNeverExcept(cfg *Config, policies []*Policy) error {
 	s := &set{policies: policies}
 	for _, ref := range cfg.Exceptions.NeverExcept {
 		if msg := s.checkRuleRef(ref); msg != "" {
-			return fmt.Errorf("%s: exceptions.neverExcept: %s", file, msg)
+			return cfg.errAt("exceptions.neverExcept", msg)
 		}
 	}
 	return nil

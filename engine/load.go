@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,8 +193,7 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 	if hash == unchanged {
 		return nil, nil
 	}
-	cfgName := src.ConfigFile
-	cfg, err := parseConfig(defaults, cfgName, cfgSrc)
+	cfg, err := parseConfig(defaults, src.ConfigFile, cfgSrc)
 	if err != nil {
 		return nil, err
 	}
@@ -222,10 +222,10 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 	if err != nil {
 		return nil, err
 	}
-	if err := checkConfigPolicies(cfg, policies, cfgName); err != nil {
+	if err := checkConfigPolicies(cfg, policies); err != nil {
 		return nil, err
 	}
-	if err := checkNeverExcept(cfg, policies, cfgName); err != nil {
+	if err := checkNeverExcept(cfg, policies); err != nil {
 		return nil, err
 	}
 	markNodeReaders(compiler, policies)
@@ -241,24 +241,26 @@ func checkPackage(m *ast.Module, file string) error {
 		file, m.Package.Location.Row, strings.TrimPrefix(p, "data."))
 }
 
-// checkConfigPolicies rejects rule overrides for rules a policy does not
-// declare: a misspelt rule id would otherwise be ignored.
-func checkConfigPolicies(cfg *Config, policies []*Policy, file string) error {
-	if file == "" {
-		file = "config"
+// checkConfigPolicies rejects a section for a policy that is not loaded
+// and rule overrides for rules a policy does not declare: a misspelt name
+// would otherwise be ignored, and the default it meant to change would
+// stay in force unnoticed.
+func checkConfigPolicies(cfg *Config, policies []*Policy) error {
+	loaded := make([]string, len(policies))
+	for i, p := range policies {
+		loaded[i] = p.Name
 	}
-	for name, pc := range cfg.Policies {
-		i := slices.IndexFunc(policies, func(p *Policy) bool { return p.Name == name })
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		i := slices.Index(loaded, name)
 		if i < 0 {
-			if len(pc.Rules) > 0 || pc.Enforcement != "" {
-				return fmt.Errorf("%s: policies.%s: no such policy is loaded", file, name)
-			}
-			continue
+			return cfg.keyErr("policies."+name, fmt.Sprintf("no such policy%s; the loaded policies are %s",
+				didYouMean(name, loaded), strings.Join(loaded, ", ")))
 		}
-		for rule := range pc.Rules {
+		declared := slices.Sorted(mapKeys(policies[i].Rules))
+		for _, rule := range slices.Sorted(maps.Keys(cfg.Policies[name].Rules)) {
 			if _, ok := policies[i].Rules[rule]; !ok {
-				return fmt.Errorf("%s: policies.%s.rules.%s: the policy has no such rule; its rules: %s",
-					file, name, rule, strings.Join(slices.Sorted(mapKeys(policies[i].Rules)), ", "))
+				return cfg.keyErr("policies."+name+".rules."+rule, fmt.Sprintf("the policy has no such rule%s; its rules are %s",
+					didYouMean(rule, declared), strings.Join(declared, ", ")))
 			}
 		}
 	}
@@ -349,4 +351,19 @@ func regoErrors(err error) error {
 		out[i] = fmt.Errorf("%s:%d:%d: %s: %s", e.Location.File, e.Location.Row, e.Location.Col, e.Code, e.Message)
 	}
 	return errors.Join(out...)
+}
+
+// DefaultConfig is the configuration the shipped defaults of builtin
+// (its data.yaml) make alone, as a webhook without --config runs: what
+// the chart and the test clusters mirror in their webhook configurations.
+func DefaultConfig(builtin fs.FS) (*Config, error) {
+	raw, err := fs.ReadFile(builtin, "data.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("built-in defaults: %w", err)
+	}
+	defaults, err := configDefaults(raw)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfig(defaults, "", nil)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -14,6 +15,7 @@ import (
 // its METADATA: title, description, custom.enforcement and custom.rules.
 func describePolicies(c *ast.Compiler, modules map[string]*ast.Module) ([]*Policy, error) {
 	byRef := map[string]*Policy{}
+	reported := map[*Policy][]*ast.Term{}
 	for _, file := range slices.Sorted(maps.Keys(modules)) {
 		m := modules[file]
 		ref := m.Package.Path.String()
@@ -33,6 +35,7 @@ func describePolicies(c *ast.Compiler, modules map[string]*ast.Module) ([]*Polic
 			switch r.Head.Ref().String() {
 			case "violation":
 				p.hasViolation = true
+				reported[p] = append(reported[p], ruleIDs(r)...)
 			case "mutation":
 				p.hasMutation = true
 			}
@@ -48,8 +51,51 @@ func describePolicies(c *ast.Compiler, modules map[string]*ast.Module) ([]*Polic
 		if p.Title == "" {
 			return nil, fmt.Errorf("%s: policy %s: its package needs a # METADATA block with title, description and custom.enforcement", p.File, p.Name)
 		}
+		if err := p.checkReported(reported[p]); err != nil {
+			return nil, err
+		}
 	}
 	return policies, nil
+}
+
+// ruleIDs finds the rule ids a violation rule reports as literals: every
+// {"rule": "<id>", ...} object written in its head or body. An id computed
+// at evaluation time is not seen here.
+func ruleIDs(r *ast.Rule) []*ast.Term {
+	var out []*ast.Term
+	ast.WalkTerms(r, func(t *ast.Term) bool {
+		if obj, ok := t.Value.(ast.Object); ok {
+			if id := obj.Get(ast.StringTerm("rule")); id != nil {
+				if _, ok := id.Value.(ast.String); ok {
+					out = append(out, id)
+				}
+			}
+		}
+		return false
+	})
+	return out
+}
+
+// checkReported rejects a rule id the policy reports but its METADATA does
+// not declare: config could not override it (a rules entry for it is
+// refused as unknown), and it would take the policy's enforcement unseen.
+func (p *Policy) checkReported(ids []*ast.Term) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, t := range ids {
+		id := string(t.Value.(ast.String))
+		if _, ok := p.Rules[id]; ok || seen[id] {
+			continue
+		}
+		seen[id] = true
+		where := p.File
+		if t.Location != nil {
+			where = fmt.Sprintf("%s:%d:%d", t.Location.File, t.Location.Row, t.Location.Col)
+		}
+		errs = append(errs, fmt.Errorf("%s: policy %s reports rule %q, which its METADATA does not declare; add it under custom.rules with its enforcement and summary (declared: %s)",
+			where, p.Name, id, strings.Join(slices.Sorted(mapKeys(p.Rules)), ", ")))
+	}
+	return errors.Join(errs...)
 }
 
 // policyName is the package's last segment with _ written as -.

@@ -18,19 +18,36 @@ const (
 // what is in scope:
 //   - operations other than CREATE and UPDATE;
 //   - namespaces excluded in config (kube-system and kube-node-lease by default);
-//   - Pods owned by a controller: they were checked as their owner's pod
-//     template, and a denied ReplicaSet pod would only show up as an event
-//     nobody reads.
+//   - an object that a controller writes for its owner: a user in config
+//     controllerUsers (the kube-controller-manager's identities by default)
+//     writing an object whose ownerReferences name a controller (the Pods of
+//     a ReplicaSet, the ReplicaSet of a Deployment, the Job of a CronJob).
+//     Its template was checked as its owner's, and a denied ReplicaSet pod
+//     would only show up as an event nobody reads. Anyone may write an
+//     ownerReference, so from any other user the object is checked like
+//     every other.
+//
+// The chart's matchConditions keep the same controller writes away from
+// the webhook altogether (so a podgate outage cannot stop them); Skip
+// decides alike for a request that reaches it anyway.
 func (e *Engine) Skip(req *Request) string {
 	if req.Operation != OperationCreate && req.Operation != OperationUpdate {
 		return fmt.Sprintf("operation %s is not checked", req.Operation)
 	}
-	if s := e.current.Load(); s != nil && slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
+	s := e.current.Load()
+	if s == nil {
+		return ""
+	}
+	if slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
 		return fmt.Sprintf("namespace %s is excluded", req.Namespace)
 	}
-	if req.Kind.Kind == "Pod" && req.Kind.Group == "" {
-		if owner := controllerOf(req.Object); owner != "" {
-			return "pod is controlled by " + owner + ", whose pod template was checked"
+	if slices.Contains(s.config.ControllerUsers, req.UserInfo.Username) {
+		owner := controllerOf(req.Object)
+		if owner == "" && req.Operation == OperationUpdate {
+			owner = controllerOf(req.OldObject) // a controller releasing what it owned
+		}
+		if owner != "" {
+			return fmt.Sprintf("written by controller %s for its owner %s, whose pod template was checked", req.UserInfo.Username, owner)
 		}
 	}
 	return ""
@@ -39,6 +56,9 @@ func (e *Engine) Skip(req *Request) string {
 // controllerOf returns "Kind/name" of the controller in an object's
 // ownerReferences, or "".
 func controllerOf(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
 	var obj struct {
 		Metadata struct {
 			OwnerReferences []struct {

@@ -27,7 +27,7 @@ const Annotation = engine.MutationsAnnotation
 //	request                                    answer
 //	malformed (no uid, no object, bad JSON)    400, allowed: false, the reason
 //	out of scope (engine.Skip: operation,
-//	  namespace, controlled pod), Pod UPDATE,
+//	  namespace, controller write), Pod UPDATE,
 //	  UPDATE with an unchanged pod template    200, allowed, no patch
 //	no mutation                                200, allowed, no patch
 //	mutations                                  200, allowed, JSONPatch by diff

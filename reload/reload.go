@@ -2,12 +2,16 @@
 // directory and config file: a change is compiled and swapped in
 // atomically; a change that does not compile or validate is rejected, its
 // error logged, counted and shown on /readyz, and the last good set keeps
-// serving.
+// serving. When there is no last good set (a broken ConfigMap when the
+// webhook starts), the webhook stays up and unready, says why on /readyz,
+// and loads the sources as soon as they are fixed: a crash loop would only
+// hide the reason and restart into the same error.
 package reload
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,14 +126,38 @@ func (w *Watcher) dirs() []string {
 	return dirs
 }
 
+// Load is the first load, when the webhook starts. Its error is kept,
+// logged and counted like a rejected change, and returned; the webhook
+// goes on without a policy set, unready (ReadyCheck), until Start's
+// watching loads a fixed one.
+func (w *Watcher) Load(ctx context.Context) error {
+	err := w.Engine.Load(ctx, w.Sources)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.Log.Error(err, "policies could not be loaded; the webhook stays unready and loads them as soon as they are fixed")
+		metrics.ReloadErrors.Inc()
+		w.lastErr, w.errAt = err, time.Now()
+		return err
+	}
+	w.publish()
+	w.Log.Info("policies loaded", "hash", w.Engine.Hash(), "policies", len(w.Engine.Policies()))
+	return nil
+}
+
 // Reload compiles the sources and swaps the new set in if it differs.
 func (w *Watcher) Reload(ctx context.Context) {
+	first := !w.Engine.Ready()
 	changed, err := w.Engine.Reload(ctx, w.Sources)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
 		if w.lastErr == nil || w.lastErr.Error() != err.Error() {
-			w.Log.Error(err, "policy change rejected; the last good policy set keeps serving", "hash", w.Engine.Hash())
+			msg := "policy change rejected; the last good policy set keeps serving"
+			if first {
+				msg = "policies still cannot be loaded; the webhook stays unready"
+			}
+			w.Log.Error(err, msg, "hash", w.Engine.Hash())
 			metrics.ReloadErrors.Inc()
 		}
 		w.lastErr, w.errAt = err, time.Now()
@@ -143,25 +171,33 @@ func (w *Watcher) Reload(ctx context.Context) {
 	}
 }
 
-// Condition describes the last rejected change, or "" when the sources on
-// disk are what is being served. /readyz shows it without turning the pod
-// unready: the last good set still serves.
-func (w *Watcher) Condition() string {
+// ReadyCheck is the "policies" readiness check: ready once a policy set
+// is loaded; before that, the error that keeps it from loading, with its
+// file and line.
+func (w *Watcher) ReadyCheck(*http.Request) error {
+	if w.Engine.Ready() {
+		return nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.lastErr == nil {
+		return engine.ErrNotLoaded
+	}
+	return fmt.Errorf("%w: %v (it is loaded as soon as the sources are fixed)", engine.ErrNotLoaded, w.lastErr)
+}
+
+// Condition describes the last rejected change, or "" when the sources on
+// disk are what is being served. /readyz shows it without turning the pod
+// unready: the last good set still serves. With no set loaded at all,
+// ReadyCheck fails with the same error instead.
+func (w *Watcher) Condition() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastErr == nil || !w.Engine.Ready() {
 		return ""
 	}
 	return fmt.Sprintf("policy change rejected at %s, serving policy set %s (generation %d): %v",
 		w.errAt.UTC().Format(time.RFC3339), w.Engine.Hash(), w.Engine.Generation(), w.lastErr)
-}
-
-// Publish sets the metrics that describe the served policy set; the
-// webhook calls it once after the first load.
-func (w *Watcher) Publish() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.publish()
 }
 
 func (w *Watcher) publish() {

@@ -25,7 +25,7 @@ import (
 //	request                                  answer
 //	malformed (no uid, no object, bad JSON)  400, allowed: false, the reason
 //	out of scope (engine.Skip: operation,
-//	  namespace, controlled pod)             200, allowed, the reason
+//	  namespace, controller write)             200, allowed, the reason
 //	no violation                             200, allowed
 //	a PolicyException with problems          403, allowed: false, one line each
 //	  (checkException)

@@ -122,12 +122,17 @@ func TestNoPolicySetIsAnInternalErrorNotAnAllow(t *testing.T) {
 	}
 }
 
-func TestPodOwnedByAControllerIsSkipped(t *testing.T) {
+func TestAPodTheReplicaSetControllerWritesIsSkippedAndAForgedOneIsDenied(t *testing.T) {
 	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
 	owned := strings.Replace(redisPod, `"name":"redis"}`, `"name":"redis","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"1","controller":true}]}`, 1)
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(owned), nil))
-	if !resp.Allowed || len(resp.Warnings) > 0 {
-		t.Fatalf("a controlled pod must be admitted without checks, got allowed=%v %+v %q", resp.Allowed, resp.Result, resp.Warnings)
+	req := testenv.Request(t, "CREATE", "default", []byte(owned), nil)
+	req.UserInfo.Username = "system:serviceaccount:kube-system:replicaset-controller"
+	if resp := h.Handle(context.Background(), req); !resp.Allowed || len(resp.Warnings) > 0 {
+		t.Errorf("the ReplicaSet controller's pod must be admitted without checks, got allowed=%v %+v %q", resp.Allowed, resp.Result, resp.Warnings)
+	}
+	req.UserInfo.Username = "tester"
+	if resp := h.Handle(context.Background(), req); resp.Allowed || !strings.Contains(resp.Result.Message, "[stateful-volumes/persistent-storage]") {
+		t.Errorf("a user's pod naming a controller must be checked and denied, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
 }
 

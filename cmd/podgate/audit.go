@@ -84,12 +84,6 @@ func (o *auditOptions) run(ctx context.Context, w, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	denied := 0
-	for _, d := range decisions {
-		if !d.Allowed {
-			denied++
-		}
-	}
 	if o.output != "text" {
 		if err := printDecisions(w, o.output, decisions); err != nil {
 			return err
@@ -97,10 +91,7 @@ func (o *auditOptions) run(ctx context.Context, w, stderr io.Writer) error {
 	} else {
 		o.printText(w, decisions)
 	}
-	if denied > 0 {
-		return &exitError{exitFailed, fmt.Errorf("")}
-	}
-	return nil
+	return silent(verdict(decisions)) // the exit codes of eval (exit.go)
 }
 
 // judgeAll judges every audited object of namespace ("" for all) and
@@ -123,7 +114,7 @@ func (o *auditOptions) judgeAll(ctx context.Context, c client.Client, eng *engin
 			if o.warnAsDeny {
 				warnAsDeny(dec)
 			}
-			d := decision{Source: "cluster", Index: len(out), Violations: []engine.Violation{}}
+			d := decision{Source: "cluster", Index: len(out) + 1, Violations: []engine.Violation{}}
 			if err := d.set(dec); err != nil {
 				return nil, failed("%s: %v", dec.Object, err)
 			}

@@ -13,11 +13,19 @@ import (
 // decision is what admission would do with one object (engine.Decide: the
 // mutating webhook first, then the validating webhook on the mutated
 // object, as the API server calls them), with where the object was read.
+// It is what `podgate eval -o json` and `podgate audit -o json` print for
+// each object.
 type decision struct {
-	Source     string                         `json:"source"`
-	Index      int                            `json:"index"`
-	Object     string                         `json:"object"`
-	Allowed    bool                           `json:"allowed"`
+	// Source is the file the object was read from ("-" for standard
+	// input, "cluster" for podgate audit).
+	Source string `json:"source,omitempty"`
+	// Index is the object's position in Source, from 1 (decodeObjects).
+	Index   int    `json:"index,omitempty"`
+	Object  string `json:"object"`
+	Allowed bool   `json:"allowed"`
+	// Error says why the object could not be evaluated (the webhook would
+	// answer 500); Allowed is false then, and nothing else is set.
+	Error      string                         `json:"error,omitempty"`
 	Skipped    string                         `json:"skipped,omitempty"`
 	Violations []engine.Violation             `json:"violations"`
 	Denials    []string                       `json:"denials,omitempty"`
@@ -39,17 +47,27 @@ func newDecider(eng *engine.Engine, namespace string) *decider {
 	return &decider{eng: eng, namespace: namespace}
 }
 
-func (d *decider) decide(ctx context.Context, doc document, old *document) (decision, error) {
+// decide is what admission would do with doc (an UPDATE of old when old
+// is not nil). An evaluation error is the decision's Error: the other
+// objects are still decided.
+func (d *decider) decide(ctx context.Context, doc document, old *document) decision {
 	req := engineRequest(doc, old, d.namespace)
 	out := decision{Source: doc.Source, Index: doc.Index, Object: req.Describe(), original: doc.Raw, Violations: []engine.Violation{}}
+	if doc.Unchecked != "" {
+		if doc.Ns == "" {
+			out.Object = doc.GVK.Kind + " " + doc.Name // its scope is unknown here
+		}
+		out.Allowed, out.Skipped = true, doc.Unchecked
+		return out
+	}
 	dec, err := d.eng.Decide(ctx, req)
+	if err == nil {
+		err = out.set(dec)
+	}
 	if err != nil {
-		return out, failed("%s: %v", doc.where(), err)
+		out.Error = err.Error()
 	}
-	if err := out.set(dec); err != nil {
-		return out, failed("%s: %v", doc.where(), err)
-	}
-	return out, nil
+	return out
 }
 
 // set fills d from the engine's decision.

@@ -5,17 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podgate/podgate/engine"
-	"github.com/podgate/podgate/inventory"
-	"github.com/podgate/podgate/policies"
 )
 
 type evalOptions struct {
@@ -37,8 +33,13 @@ func newEvalCommand() *cobra.Command {
 		Use:   "eval -f FILE|DIR|- [flags]",
 		Short: "Print what admission would do with each object: allowed or denied, every violation, the warnings, the mutation",
 		Long: `Runs each object through podgate's mutating and then validating webhook logic,
-exactly as the API server would call them. Exit code: 0 when every object is
-admitted, 1 when one is denied, 2 for bad input.`,
+exactly as the API server would call them, as a user that is not a controller
+(podgate-eval): an object that names a controller owner is judged like any
+other. Objects of kinds podgate does not check (a Service, a ConfigMap, a
+custom resource) are reported as not checked, as the webhooks never see them.
+Objects are numbered in each file from 1; each item of a List counts.
+
+` + exitCodes,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -49,7 +50,7 @@ admitted, 1 when one is denied, 2 for bad input.`,
 	f.BoolVarP(&o.recursive, "recursive", "R", false, "read the sub-directories of -f directories too")
 	f.StringVar(&o.policyDir, "policy-dir", "", "directory of custom policies, loaded next to the built-in ones")
 	f.StringVar(&o.config, "config", "", "podgate config file (data.podgate.config)")
-	f.StringVar(&o.nodes, "nodes", "", "the cluster's Nodes, as `kubectl get nodes -o yaml` prints them")
+	f.StringVar(&o.nodes, "nodes", "", "`FILE` of the cluster's Nodes, as kubectl get nodes -o yaml (or -o json) prints them")
 	f.StringVar(&o.operation, "operation", "", "CREATE or UPDATE (default: UPDATE with --old, else CREATE)")
 	f.StringVar(&o.old, "old", "", "the objects as they are now, for an UPDATE (matched by kind, namespace and name)")
 	f.StringVar(&o.namespace, "namespace", "default", "namespace of objects that name none")
@@ -87,48 +88,37 @@ func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 	}
 	var docs []document
 	for _, f := range o.files {
-		d, err := readDocuments(f, o.recursive, stdin)
+		d, err := readDocuments(f, o.recursive, stdin, stderr)
 		if err != nil {
 			return err
 		}
 		docs = append(docs, d...)
 	}
-	olds, err := o.oldObjects(stdin)
+	olds, err := o.oldObjects(stdin, stderr)
 	if err != nil {
 		return err
 	}
 	d := newDecider(eng, o.namespace)
 	decisions := make([]decision, 0, len(docs))
-	denied := 0
 	for _, doc := range docs {
 		old := olds[key(doc, o.namespace)]
-		if o.old != "" && old == nil {
+		if o.old != "" && old == nil && doc.Unchecked == "" {
 			return badInput("%s: %s is not in --old %s: an UPDATE needs the object as it is now", doc.where(), key(doc, o.namespace), o.old)
 		}
-		dec, err := d.decide(ctx, doc, old)
-		if err != nil {
-			return err
-		}
-		if !dec.Allowed {
-			denied++
-		}
-		decisions = append(decisions, dec)
+		decisions = append(decisions, d.decide(ctx, doc, old))
 	}
 	if err := printDecisions(stdout, o.output, decisions); err != nil {
 		return err
 	}
-	if denied > 0 {
-		return &exitError{exitFailed, fmt.Errorf("")}
-	}
-	return nil
+	return silent(verdict(decisions))
 }
 
-func (o *evalOptions) oldObjects(stdin io.Reader) (map[string]*document, error) {
+func (o *evalOptions) oldObjects(stdin io.Reader, stderr io.Writer) (map[string]*document, error) {
 	olds := map[string]*document{}
 	if o.old == "" {
 		return olds, nil
 	}
-	docs, err := readDocuments(o.old, o.recursive, stdin)
+	docs, err := readDocuments(o.old, o.recursive, stdin, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -150,29 +140,15 @@ func key(d document, defaultNs string) string {
 // Node inventory from a `kubectl get nodes -o yaml` file.
 func loadEngine(ctx context.Context, policyDir, config, nodesFile string) (*engine.Engine, error) {
 	eng := engine.New()
-	if err := eng.Load(ctx, engine.Sources{Builtin: policies.FS, PolicyDir: policyDir, ConfigFile: config}); err != nil {
+	if err := eng.Load(ctx, policySources(policyDir, config)); err != nil {
 		return nil, badInput("load policies: %v", err)
 	}
 	if nodesFile == "" {
 		return eng, nil
 	}
-	raw, err := os.ReadFile(nodesFile)
+	nodes, err := readNodes(nodesFile)
 	if err != nil {
-		return nil, badInput("%v", err)
-	}
-	var list corev1.NodeList
-	if err := yaml.Unmarshal(raw, &list); err != nil {
-		return nil, badInput("%s: not a node list: %v", nodesFile, err)
-	}
-	if len(list.Items) == 0 {
-		var node corev1.Node
-		if err := yaml.Unmarshal(raw, &node); err == nil && node.Name != "" {
-			list.Items = append(list.Items, node)
-		}
-	}
-	nodes := make(map[string]engine.Node, len(list.Items))
-	for i := range list.Items {
-		nodes[list.Items[i].Name] = inventory.Facts(&list.Items[i])
+		return nil, err
 	}
 	if err := eng.SetNodes(ctx, nodes); err != nil {
 		return nil, err
@@ -180,11 +156,14 @@ func loadEngine(ctx context.Context, policyDir, config, nodesFile string) (*engi
 	return eng, nil
 }
 
+// printDecisions writes decisions as text, JSON or YAML. JSON keeps < and >
+// as they are: messages quote "<port>:<path>" and are read by people.
 func printDecisions(w io.Writer, format string, decisions []decision) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(decisions)
 	case "yaml":
 		raw, err := yaml.Marshal(decisions)
@@ -202,10 +181,22 @@ func printDecisions(w io.Writer, format string, decisions []decision) error {
 
 func printText(w io.Writer, d decision) {
 	verdict := "admitted"
-	if !d.Allowed {
+	switch {
+	case d.Error != "":
+		verdict = "not evaluated"
+	case !d.Allowed:
 		verdict = "denied"
+	case d.Skipped != "":
+		verdict = "not checked"
 	}
-	fmt.Fprintf(w, "%s: %s (%s#%d)\n", d.Object, verdict, d.Source, d.Index)
+	where := ""
+	if d.Source != "" {
+		where = fmt.Sprintf(" (%s#%d)", d.Source, d.Index)
+	}
+	fmt.Fprintf(w, "%s: %s%s\n", d.Object, verdict, where)
+	if d.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", d.Error)
+	}
 	if d.Skipped != "" {
 		fmt.Fprintf(w, "  not checked: %s\n", d.Skipped)
 	}

@@ -38,10 +38,10 @@ func TestEvalOnTheExamplesPrintsEachDecisionAndExits1(t *testing.T) {
 		t.Fatalf("exit %d, want 1 (some examples are denied); stderr: %s", code, errOut)
 	}
 	for _, want := range []string{
-		"Pod default/redis: denied (../../examples/redis-pod.yaml#0)",
+		"Pod default/redis: denied (../../examples/redis-pod.yaml#1)",
 		`deny   [stateful-volumes/persistent-storage] the workload is stateful`,
 		`emptyDir volume "redis-storage"`,
-		"Deployment default/nginx-deployment: admitted (../../examples/nginx-deployment.yaml#0)",
+		"Deployment default/nginx-deployment: admitted (../../examples/nginx-deployment.yaml#1)",
 		"+        readinessProbe:",
 		"+      probes: added readinessProbe (tcpSocket port 80) to container \"nginx\"",
 		"Deployment default/web: denied",
@@ -164,12 +164,12 @@ func TestEvalOperationFlagIsChecked(t *testing.T) {
 func TestEvalBadInputExits2WithFileIndexAndReason(t *testing.T) {
 	dir := t.TempDir()
 	for name, tc := range map[string]struct{ content, want string }{
-		"not YAML":        {"kind: [Pod\n", "#0: not YAML or JSON"},
-		"unknown kind":    {"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "#0: unknown kind v1 ConfigMap: podgate admits"},
-		"no metadata":     {"apiVersion: v1\nkind: Pod\nspec: {}\n", "#0: Pod has no metadata"},
-		"second document": {"apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\n", "#1: Pod has no metadata"},
+		"not YAML":        {"kind: [Pod\n", "#1: not YAML or JSON"},
+		"no metadata":     {"apiVersion: v1\nkind: Pod\nspec: {}\n", "#1: Pod has no metadata"},
+		"second document": {"apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\n", "#2: Pod has no metadata"},
 		"not an object":   {"- 1\n- 2\n", "not YAML or JSON"},
-		"no apiVersion":   {"kind: Pod\nmetadata: {name: a}\n", "#0: an object needs apiVersion and kind"},
+		"no apiVersion":   {"kind: Pod\nmetadata: {name: a}\n", "#1: an object needs apiVersion and kind"},
+		"a testdata case": {"description: d\nobject: {apiVersion: v1, kind: Pod}\nexpect: {violations: []}\n", "#1: a podgate testdata case, not a Kubernetes object: `podgate test` runs it"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := write(t, dir, strings.ReplaceAll(name, " ", "-")+".yaml", tc.content)

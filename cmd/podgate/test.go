@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -36,7 +37,10 @@ func newTestCommand() *cobra.Command {
 		Long: `Runs every _test.rego of the built-in policies (and of DIR, when given) with
 OPA's test runner, then every <policy>/testdata/<case>/data.yaml through the full
 engine (mutation, then validation), checking the rules that fire against the
-case's expect block. Exit code 1 when anything fails.`,
+case's expect block. When DIR is a built-in tree itself (the repository's
+policies/, being edited), it is tested in place of the embedded one.
+
+` + exitCodes,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := ""
@@ -70,13 +74,13 @@ func (o *testOptions) runAll(ctx context.Context, dir string, w io.Writer) error
 // load reads modules and data (config defaults, testdata) as `opa test`
 // would: the built-in tree, plus dir.
 func load(dir string) (map[string]*ast.Module, map[string]any, error) {
-	builtin, err := loader.NewFileLoader().WithFS(policies.FS).WithProcessAnnotation(true).All([]string{"."})
+	builtin, err := loader.NewFileLoader().WithFS(builtinFS(dir)).WithProcessAnnotation(true).All([]string{"."})
 	if err != nil {
 		return nil, nil, err
 	}
 	modules := builtin.ParsedModules()
 	data := builtin.Documents
-	if dir == "" {
+	if dir == "" || builtinTree(dir) {
 		return modules, data, nil
 	}
 	custom, err := loader.NewFileLoader().WithProcessAnnotation(true).All([]string{dir})
@@ -86,7 +90,7 @@ func load(dir string) (map[string]*ast.Module, map[string]any, error) {
 	maps.Copy(modules, custom.ParsedModules())
 	for k, v := range custom.Documents {
 		if _, clash := data[k]; clash {
-			return nil, nil, fmt.Errorf("%s: data.%s is also defined by the built-in policies", dir, k)
+			return nil, nil, fmt.Errorf("%s: data.%s is also defined by the built-in policies: a folder of custom policies must not reuse a built-in policy's name (to test the built-in policies alone, run podgate test without DIR)", dir, k)
 		}
 		data[k] = v
 	}
@@ -148,11 +152,11 @@ func printCoverage(w io.Writer, r cover.Report) {
 
 // cases runs every testdata case through the full engine.
 func (o *testOptions) cases(ctx context.Context, dir string, w io.Writer) (int, error) {
-	all, err := policies.LoadCases(policies.FS, "policies")
+	all, err := policies.LoadCases(builtinFS(dir), "policies")
 	if err != nil {
 		return 0, badInput("%v", err)
 	}
-	if dir != "" {
+	if dir != "" && !builtinTree(dir) {
 		custom, err := policies.LoadCases(os.DirFS(dir), dir)
 		if err != nil {
 			return 0, badInput("%v", err)
@@ -160,7 +164,7 @@ func (o *testOptions) cases(ctx context.Context, dir string, w io.Writer) (int, 
 		all = append(all, custom...)
 	}
 	eng := engine.New()
-	if err := eng.Load(ctx, engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+	if err := eng.Load(ctx, policySources(dir, "")); err != nil {
 		return 0, failed("%v", err)
 	}
 	failures := 0
@@ -189,22 +193,22 @@ func runCase(ctx context.Context, eng *engine.Engine, c policies.Case) (string, 
 	if err := eng.SetNodes(ctx, caseNodes(c)); err != nil {
 		return "", err
 	}
-	doc, err := newDocument(c.File, 0, decodeObject(c.Object))
+	doc, err := newDocument(c.File, 1, decodeObject(c.Object))
 	if err != nil {
 		return "", err
 	}
 	doc.Ns = c.Namespace
 	var old *document
 	if len(c.OldObject) > 0 && string(c.OldObject) != "null" {
-		o, err := newDocument(c.File, 0, decodeObject(c.OldObject))
+		o, err := newDocument(c.File, 1, decodeObject(c.OldObject))
 		if err != nil {
 			return "", err
 		}
 		old = &o
 	}
-	dec, err := newDecider(eng, c.Namespace).decide(ctx, doc, old)
-	if err != nil {
-		return "", err
+	dec := newDecider(eng, c.Namespace).decide(ctx, doc, old)
+	if dec.Error != "" {
+		return "", errors.New(dec.Error)
 	}
 	var got []string
 	for _, v := range dec.Violations {
@@ -263,8 +267,8 @@ func has(doc any, p string) bool {
 	return true
 }
 
-func decodeObject(raw []byte) any {
-	var obj any
+func decodeObject(raw []byte) map[string]any {
+	var obj map[string]any
 	_ = json.Unmarshal(raw, &obj) // newDocument reports what is missing
 	return obj
 }

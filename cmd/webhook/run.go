@@ -52,12 +52,11 @@ func run(ctx context.Context, o Options) error {
 	log.Info("starting podgate webhook", "version", version)
 
 	eng := engine.New()
-	if err := eng.Load(ctx, o.sources()); err != nil {
-		return fmt.Errorf("load policies: %w", err)
-	}
 	watcher := &reload.Watcher{Engine: eng, Sources: o.sources(), Log: log.WithName("reload")}
-	watcher.Publish()
-	log.Info("policies loaded", "hash", eng.Hash(), "policies", len(eng.Policies()))
+	// A broken policy or config at start does not stop the webhook: it
+	// serves unready, says why on /readyz, and the watcher loads the
+	// sources once they are fixed (a crash loop would do neither).
+	_ = watcher.Load(ctx)
 
 	restConfig, err := config.GetConfig()
 	if err != nil {
@@ -96,7 +95,7 @@ func run(ctx context.Context, o Options) error {
 		Addr: o.ProbeAddr,
 		Live: map[string]healthz.Checker{"ping": healthz.Ping},
 		Ready: map[string]healthz.Checker{
-			"policies":  policiesLoaded(eng),
+			"policies":  watcher.ReadyCheck,
 			"inventory": inv.ReadyCheck,
 			"webhook":   mgr.GetWebhookServer().StartedChecker(),
 		},
@@ -129,15 +128,6 @@ func registerHandlers(server webhook.Server, eng *engine.Engine, o Options, log 
 		Handler:      &validate.Handler{Engine: eng, Log: log.WithName("validate"), EvalTimeout: o.EvalTimeout},
 		RecoverPanic: ptr.To(true),
 	})))
-}
-
-func policiesLoaded(eng *engine.Engine) healthz.Checker {
-	return func(*http.Request) error {
-		if !eng.Ready() {
-			return engine.ErrNotLoaded
-		}
-		return nil
-	}
 }
 
 func (o *Options) sources() engine.Sources {

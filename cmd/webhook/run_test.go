@@ -41,18 +41,7 @@ func webhookOptions(t *testing.T, dir string) Options {
 // it running and unready, not exiting into a crash loop.
 func TestUnreachableAPIServerAtStartKeepsTheWebhookUpButUnready(t *testing.T) {
 	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	_, deadPort := freeAddr(t) // nothing listens there
-	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:`+strconv.Itoa(deadPort)+`"}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBECONFIG", kubeconfig)
+	unreachableAPIServer(t, dir)
 	o := webhookOptions(t, dir)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,4 +73,80 @@ current-context: c
 	case <-time.After(45 * time.Second):
 		t.Fatal("the webhook did not stop after its context ended")
 	}
+}
+
+// unreachableAPIServer points KUBECONFIG at an API server that is not
+// there.
+func unreachableAPIServer(t *testing.T, dir string) {
+	t.Helper()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	_, deadPort := freeAddr(t) // nothing listens there
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:`+strconv.Itoa(deadPort)+`"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+}
+
+// A broken config at start must leave the webhook running and unready with
+// the reason on /readyz, not exiting into a crash loop; it is loaded as
+// soon as it is fixed.
+func TestABrokenConfigAtStartKeepsTheWebhookUpUnreadyAndSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	unreachableAPIServer(t, dir) // the inventory stays unsynced: only the policies check is looked at
+	o := webhookOptions(t, dir)
+	o.ConfigFile = filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(o.ConfigFile, []byte("policies:\n  rolout: {minRevisionHistory: 3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(45 * time.Second):
+			t.Error("the webhook did not stop after its context ended")
+		}
+	}()
+	want := "[-]policies failed: no policy set loaded: " + o.ConfigFile + ":2:3: policies.rolout: no such policy (did you mean rollout?)"
+	body := waitReadyz(t, o.ProbeAddr, done, want)
+	if strings.Contains(body, "[!]policy-reload") {
+		t.Errorf("/readyz reports a last good set that does not exist:\n%s", body)
+	}
+	if err := os.WriteFile(o.ConfigFile, []byte("policies:\n  rollout: {minRevisionHistory: 3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitReadyz(t, o.ProbeAddr, done, "[+]policies ok")
+}
+
+// waitReadyz polls /readyz?verbose until it says want, failing when the
+// webhook exits or 30 seconds pass; it returns the answer.
+func waitReadyz(t *testing.T, addr string, done chan error, want string) string {
+	t.Helper()
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(body, want); {
+		select {
+		case err := <-done:
+			done <- err // for the caller's deferred wait
+			t.Fatalf("the webhook exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never said %q; last answer %q", want, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if resp, err := http.Get("http://" + addr + "/readyz?verbose"); err == nil {
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(raw)
+		}
+	}
+	return body
 }

@@ -23,6 +23,9 @@
 #     exec-command:
 #       enforcement: deny
 #       summary: an exec probe has a command
+#     port-number:
+#       enforcement: deny
+#       summary: every containerPort is a number
 #     identical:
 #       enforcement: warn
 #       summary: liveness is not a copy of readiness
@@ -61,7 +64,11 @@ package podgate.policies.probes
 #   "/bin/grpc_health_probe -addr=:9090"); otherwise run as
 #   ["sh", "-c", "<command>"] so pipes, quotes and && behave as written.
 # - The tcpSocket fallback uses the port number, and the first containerPort
-#   whose protocol is TCP (absent means TCP).
+#   whose protocol is TCP (absent means TCP) and whose value is a number. A
+#   quoted containerPort ("8080", a common Helm slip, or a name such as
+#   "http") is never probed: the API server refuses it, and a probe on it
+#   would only be denied again under named-port. The port-number rule says
+#   what to fix instead.
 # - Timings are copied from config probes.<type>; a key missing there is
 #   left out, so Kubernetes applies its own default.
 
@@ -147,6 +154,11 @@ handler(c) := annotation_handler(c, a) if {
 	port := first_tcp_port(c)
 } else := {
 	"ok": false,
+	"reason": sprintf("its containerPort %s is not a number and no probes.podgate.dev annotation applies to it", [json.marshal(quoted_ports(c)[0])]),
+} if {
+	count(quoted_ports(c)) > 0
+} else := {
+	"ok": false,
 	"reason": "it declares no TCP containerPort and no probes.podgate.dev annotation applies to it",
 }
 
@@ -187,11 +199,20 @@ annotation_port("http", value) := trim_space(substring(value, 0, indexof(value, 
 
 annotation_port(mech, value) := trim_space(value) if mech in {"grpc", "tcp"}
 
+# quoted_ports(c): the containerPorts of c that are not numbers, in order.
+quoted_ports(c) := [port |
+	some p in object.get(c, "ports", [])
+	object.get(p, "protocol", "TCP") == "TCP"
+	port := p.containerPort
+	not is_number(port)
+]
+
 port_names(c) := {p.name | some p in object.get(c, "ports", []); p.name}
 
 first_tcp_port(c) := [p.containerPort |
 	some p in object.get(c, "ports", [])
 	object.get(p, "protocol", "TCP") == "TCP"
+	is_number(p.containerPort)
 ][0]
 
 annotation_handler(c, a) := r if {
@@ -298,4 +319,5 @@ port_number(c, port) := p.containerPort if {
 	is_string(port)
 	some p in c.ports
 	p.name == port
+	is_number(p.containerPort)
 }

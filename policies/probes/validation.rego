@@ -19,6 +19,12 @@ package podgate.policies.probes
 #   blank is empty.
 # - `timing`: timeoutSeconds >= periodSeconds, with the Kubernetes defaults
 #   1 and 10 for unset fields, on every probe type.
+# - `port-number`: every containerPort of every container (regular, init
+#   and ephemeral alike, of every kind) is a number. The API server refuses
+#   anything else, but `podgate eval` sees manifests before it does, and a
+#   quoted number is a common Helm templating slip. A container with such a
+#   port gets this one violation, not `required` as well: once the port is
+#   a number, the probes are injected on it.
 # - `identical`: liveness equals readiness once Kubernetes defaults are filled
 #   in. A tcpSocket pair is exempt (an open port does not depend on other
 #   services, which is the failure the rule warns about), and so is the pair
@@ -52,6 +58,7 @@ violation contains v if {
 	some t in cfg.required
 	missing_probe(c, t)
 	not will_inject(c, t)
+	not quoted_port(c)
 	field := probe_field(t)
 	v := {
 		"rule": "required",
@@ -62,6 +69,40 @@ violation contains v if {
 		"field": workload.field(workload.container_path(i, [field])),
 	}
 }
+
+violation contains v if {
+	some list in ["containers", "initContainers", "ephemeralContainers"]
+	some i, c in object.get(workload.pod_spec, list, [])
+	some j, p in object.get(c, "ports", [])
+	port := p.containerPort
+	not is_number(port)
+	v := {
+		"rule": "port-number",
+		"msg": sprintf("containerPort %s of container %q is not a number, so the API server refuses it and podgate cannot probe it; %s", [
+			json.marshal(port), c.name, port_number_fix(port),
+		]),
+		"field": workload.field(workload.spec_field_path([list, i, "ports", j, "containerPort"])),
+	}
+}
+
+# quoted_port(c): c declares a containerPort that is not a number.
+quoted_port(c) if {
+	some p in object.get(c, "ports", [])
+	port := p.containerPort
+	not is_number(port)
+}
+
+port_number_fix(port) := sprintf("write it without quotes, containerPort: %s (in a Helm template, drop the quotes or pipe it through int)", [port]) if {
+	is_string(port)
+	regex.match(`^[0-9]+$`, port)
+}
+
+port_number_fix(port) := sprintf("a port's name goes in name and its number in containerPort, e.g. {name: %s, containerPort: 8080}", [port]) if {
+	is_string(port)
+	not regex.match(`^[0-9]+$`, port)
+}
+
+port_number_fix(port) := "set containerPort to the port number the container listens on" if not is_string(port)
 
 not_injected_reason(_, t) := sprintf("config probes.inject.%s is off", [t]) if not cfg.inject[t] == true
 

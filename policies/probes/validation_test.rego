@@ -84,6 +84,58 @@ test_named_port_checks_sidecar_init_containers if {
 	v.field == "spec.template.spec.initContainers[0].readinessProbe.httpGet.port"
 }
 
+# --- port-number --------------------------------------------------------------
+
+test_port_number_allows_numbers if {
+	not fired("port-number", deployment([web([{"containerPort": 80}])]))
+}
+
+test_port_number_denies_a_quoted_number_alone_and_injects_nothing_on_it if {
+	obj := deployment([web([{"containerPort": "8080"}])])
+	vs := violations(obj)
+	{[v.rule, v.field] | some v in vs} == {["port-number", "spec.template.spec.containers[0].ports[0].containerPort"]}
+	some v in vs
+	contains(v.msg, `containerPort "8080" of container "web" is not a number`)
+	contains(v.msg, "containerPort: 8080")
+	adds(obj) == {}
+}
+
+test_port_number_denies_a_port_name_in_containerport if {
+	obj := deployment([web([{"containerPort": "http"}])])
+	only("port-number", obj)
+	some v in violations(obj)
+	contains(v.msg, "{name: http, containerPort: 8080}")
+	adds(obj) == {}
+}
+
+test_port_number_does_not_hide_a_numeric_port_after_it if {
+	obj := deployment([web([{"containerPort": "http"}, {"containerPort": 8080}])])
+	adds(obj)[path("readiness")] == {"tcpSocket": {"port": 8080}, "periodSeconds": 10, "timeoutSeconds": 1, "failureThreshold": 3}
+	only("port-number", obj)
+}
+
+test_port_number_checks_init_containers_of_any_kind if {
+	job := {
+		"apiVersion": "batch/v1",
+		"kind": "Job",
+		"metadata": {"name": "once", "namespace": "default"},
+		"spec": {"template": {"spec": {
+			"restartPolicy": "Never",
+			"containers": [{"name": "once", "image": "example/once:1.0"}],
+			"initContainers": [{"name": "setup", "image": "example/setup:1.0", "ports": [{"containerPort": "9000"}]}],
+		}}},
+	}
+	some v in violations(job)
+	v.rule == "port-number"
+	v.field == "spec.template.spec.initContainers[0].ports[0].containerPort"
+}
+
+test_grpc_annotation_does_not_resolve_a_name_to_a_quoted_port if {
+	obj := with_template_annotations([web([{"name": "grpc", "containerPort": "9090"}])], {"probes.podgate.dev/grpc": "grpc"})
+	adds(obj) == {}
+	only("port-number", obj)
+}
+
 # --- http-path ----------------------------------------------------------------
 
 test_http_path_allows_absolute_empty_and_absent_paths if {

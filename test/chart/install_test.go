@@ -265,3 +265,49 @@ func getCR(t *testing.T, kind, name string) {
 		t.Fatalf("get %s %s: %v", kind, name, err)
 	}
 }
+
+// A bad `config:` value must fail `helm upgrade` itself, before any object
+// changes: once the ConfigMap is rolled out, every replica that restarts
+// stays unready until it is fixed.
+func TestHelmUpgradeWithABadConfigFailsBeforeAnythingRollsOut(t *testing.T) {
+	requireCluster(t)
+	bin := requireHelms(t)["helm4"]
+	manual := tlsModes(t)["manual"]
+	install(t, bin, manual)
+	ctx := t.Context()
+	var cm corev1.ConfigMap
+	var d appsv1.Deployment
+	if err := errors.Join(bed.Client().Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podgate-config"}, &cm),
+		bed.Client().Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podgate"}, &d)); err != nil {
+		t.Fatal(err)
+	}
+	for name, config := range map[string]values{
+		"a misspelt policy":    {"policies": values{"rolout": values{"minRevisionHistory": 3}}},
+		"a misspelt parameter": {"policies": values{"rollout": values{"minRevisionHistorys": 3}}},
+		"a misspelt rule":      {"policies": values{"probes": values{"rules": values{"readyness": "warn"}}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := values{"config": config}
+			for k, v := range manual {
+				bad[k] = v
+			}
+			out, stderr, err := runHelm(t, bin, bad, "upgrade", release, chartDir(), "--namespace", namespace)
+			if err == nil {
+				t.Fatalf("helm upgrade succeeded:\n%s", out)
+			}
+			if !strings.Contains(stderr, "config") {
+				t.Errorf("helm upgrade's error does not name the config:\n%s", stderr)
+			}
+			var cmAfter corev1.ConfigMap
+			var dAfter appsv1.Deployment
+			if err := errors.Join(bed.Client().Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podgate-config"}, &cmAfter),
+				bed.Client().Get(ctx, client.ObjectKey{Namespace: namespace, Name: "podgate"}, &dAfter)); err != nil {
+				t.Fatal(err)
+			}
+			if cmAfter.ResourceVersion != cm.ResourceVersion || dAfter.Generation != d.Generation {
+				t.Errorf("the failed upgrade changed the ConfigMap (resourceVersion %s -> %s) or the Deployment (generation %d -> %d)",
+					cm.ResourceVersion, cmAfter.ResourceVersion, d.Generation, dAfter.Generation)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/podgate/podgate/engine"
@@ -121,7 +122,7 @@ violation contains {"rule": "team-label", "msg": "no team label; add metadata.la
 		t.Errorf("custom policy not loaded; policies: %v", eng.Policies())
 	}
 	for _, ns := range []string{"kube-system", "kube-node-lease", namespace, "legacy"} {
-		if reason := eng.Skip(&engine.Request{Namespace: ns, Kind: engine.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}); reason == "" {
+		if reason := eng.Skip(&engine.Request{Namespace: ns, Operation: engine.OperationCreate, Kind: engine.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}}); !strings.Contains(reason, "namespace "+ns+" is excluded") {
 			t.Errorf("namespace %s is not excluded by the rendered config", ns)
 		}
 	}

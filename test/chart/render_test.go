@@ -104,11 +104,19 @@ func TestTheDefaultsRenderAnHAWebhook(t *testing.T) {
 	}
 
 	m, v := webhookConfigurations(t, objs)
-	if len(m.Webhooks) != 1 || m.Webhooks[0].Name != "mutate.podgate.dev" || len(v.Webhooks) != 1 || v.Webhooks[0].Name != "validate.podgate.dev" {
-		t.Fatalf("want webhooks mutate.podgate.dev and validate.podgate.dev")
+	if len(m.Webhooks) != 2 || m.Webhooks[0].Name != "mutate.podgate.dev" || m.Webhooks[1].Name != "rollouts.mutate.podgate.dev" ||
+		len(v.Webhooks) != 2 || v.Webhooks[0].Name != "validate.podgate.dev" || v.Webhooks[1].Name != "rollouts.validate.podgate.dev" {
+		t.Fatalf("want webhooks mutate.podgate.dev and rollouts.mutate.podgate.dev, validate.podgate.dev and rollouts.validate.podgate.dev")
 	}
-	if p := m.Webhooks[0].ReinvocationPolicy; p == nil || *p != admissionregistrationv1.IfNeededReinvocationPolicy {
-		t.Errorf("mutating webhook reinvocationPolicy = %v, want IfNeeded", p)
+	for _, w := range m.Webhooks {
+		if p := w.ReinvocationPolicy; p == nil || *p != admissionregistrationv1.IfNeededReinvocationPolicy {
+			t.Errorf("mutating webhook %s reinvocationPolicy = %v, want IfNeeded", w.Name, p)
+		}
+	}
+	for _, p := range []*admissionregistrationv1.FailurePolicyType{m.Webhooks[1].FailurePolicy, v.Webhooks[1].FailurePolicy} {
+		if p == nil || *p != admissionregistrationv1.Ignore {
+			t.Errorf("the rollouts webhooks' failurePolicy = %v, want Ignore", p)
+		}
 	}
 	mw, vw := m.Webhooks[0], v.Webhooks[0]
 	for _, w := range []struct {
@@ -329,8 +337,9 @@ func checkWebhook(t *testing.T, w webhookCommon, path string) {
 			t.Errorf("namespaceSelector %+v does not exclude %s", w.selector, ns)
 		}
 	}
-	if len(w.matchConditions) == 0 || !strings.Contains(w.matchConditions[0].Expression, "ownerReferences") {
-		t.Errorf("matchConditions %+v: want the one that skips controlled Pods", w.matchConditions)
+	if len(w.matchConditions) == 0 || !strings.Contains(w.matchConditions[0].Expression, "ownerReferences") ||
+		!strings.Contains(w.matchConditions[0].Expression, "system:serviceaccount:kube-system:replicaset-controller") {
+		t.Errorf("matchConditions %+v: want the one that keeps the controllers' writes for their owners away", w.matchConditions)
 	}
 	if *w.sideEffects != admissionregistrationv1.SideEffectClassNone || !slices.Equal(w.reviewVersions, []string{"v1"}) {
 		t.Errorf("sideEffects %v, admissionReviewVersions %v; want None and [v1]", *w.sideEffects, w.reviewVersions)

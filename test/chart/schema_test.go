@@ -25,6 +25,8 @@ func TestBadValuesAreRejected(t *testing.T) {
 		{"resources without a memory limit are rejected", values{"resources": values{"limits": values{"memory": nil}}}, "/resources/limits"},
 		{"the manual mode without a caBundle is rejected", values{"tls": values{"mode": "manual", "manual": values{"secretName": "tls"}}}, "caBundle"},
 		{"excluded namespaces inside config are rejected", values{"config": values{"excludedNamespaces": []string{"x"}}}, "excludedNamespaces"},
+		{"controller users inside config are rejected", values{"config": values{"controllerUsers": []string{"ci"}}}, "controllerUsers"},
+		{"a controller user that is not a string is rejected", values{"controllerUsers": []any{3}}, "/controllerUsers/0"},
 		{"a custom policy file not ending in .rego is rejected", values{"customPolicies": values{"team.txt": "package x"}}, "team.txt"},
 	}
 	for name, bin := range requireHelms(t) {

@@ -53,8 +53,30 @@ func TestOptionalValuesRenderWhatTheySay(t *testing.T) {
 		{"extra matchConditions follow the chart's own", values{"webhook": values{"extraMatchConditions": []values{{"name": "not-ci", "expression": "request.userInfo.username != 'ci'"}}}},
 			func(t *testing.T, objs objects) {
 				_, v := webhookConfigurations(t, objs)
-				if mc := v.Webhooks[0].MatchConditions; len(mc) != 2 || mc[1].Name != "not-ci" {
-					t.Errorf("matchConditions %+v, want skip-controlled-pods then not-ci", mc)
+				for _, w := range v.Webhooks {
+					if mc := w.MatchConditions; len(mc) < 2 || mc[len(mc)-1].Name != "not-ci" {
+						t.Errorf("%s: matchConditions %+v, want the chart's own then not-ci", w.Name, mc)
+					}
+				}
+			}},
+		{"extra controller users reach the matchCondition and the config", values{"controllerUsers": []string{"system:serviceaccount:argo-rollouts:argo-rollouts"}},
+			func(t *testing.T, objs objects) {
+				m, v := webhookConfigurations(t, objs)
+				for _, expr := range []string{m.Webhooks[0].MatchConditions[0].Expression, v.Webhooks[0].MatchConditions[0].Expression} {
+					if !strings.Contains(expr, `"system:kube-controller-manager"`) || !strings.Contains(expr, `"system:serviceaccount:argo-rollouts:argo-rollouts"`) {
+						t.Errorf("the controller-write condition lacks the default or the extra user:\n%s", expr)
+					}
+				}
+				cfg := str(t, objs.get(t, "ConfigMap/podgate-config"), "data", "config.yaml")
+				if !strings.Contains(cfg, "- system:serviceaccount:argo-rollouts:argo-rollouts") || !strings.Contains(cfg, "- system:kube-controller-manager") {
+					t.Errorf("config.yaml lacks the controller users:\n%s", cfg)
+				}
+			}},
+		{"rollouts during an outage can be turned off", values{"webhook": values{"rolloutsDuringOutage": false}},
+			func(t *testing.T, objs objects) {
+				m, v := webhookConfigurations(t, objs)
+				if len(m.Webhooks) != 1 || len(v.Webhooks) != 1 || len(v.Webhooks[0].MatchConditions) != 1 {
+					t.Errorf("want one webhook each with the controller-write condition alone, got %d and %d (%+v)", len(m.Webhooks), len(v.Webhooks), v.Webhooks[0].MatchConditions)
 				}
 			}},
 		{"a digest pins the image instead of the tag", values{"image": values{"digest": digest}},

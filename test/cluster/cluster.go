@@ -74,6 +74,11 @@ type Options struct {
 	Config, PolicyDir string
 	// WebhookArgs are more flags of the webhook, e.g. --audit.
 	WebhookArgs []string
+	// ReloadSources, when Config and PolicyDir are empty, gives the webhook
+	// an empty config file and an empty policy directory of the scratch
+	// dir (ConfigFile, PolicyDir), so that a person can try hot reload on
+	// a running cluster (`make cluster`).
+	ReloadSources bool
 	// Simulated also runs kube-controller-manager, kube-scheduler and kwok
 	// (see startControllers); the Nodes are then kwok's and Ready, and the
 	// API server runs the admission plugins it runs in a real cluster.
@@ -169,6 +174,11 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 		if c.binary, err = c.buildWebhook(ctx); err != nil {
 			return err
 		}
+		if o.ReloadSources && o.Config == "" && o.PolicyDir == "" {
+			if c.opts.Config, c.opts.PolicyDir, err = c.reloadSources(); err != nil {
+				return err
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -253,6 +263,12 @@ func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.config) }
 // Client is a client with admin rights, for creating fixtures and reading
 // back what the API server stored.
 func (c *Cluster) Client() client.Client { return c.client }
+
+// ConfigFile is the webhooks' --config file; "" when they have none.
+func (c *Cluster) ConfigFile() string { return c.opts.Config }
+
+// PolicyDir is the webhooks' --policy-dir; "" when they have none.
+func (c *Cluster) PolicyDir() string { return c.opts.PolicyDir }
 
 // HasWebhook says whether the webhook runs (Options.Webhook).
 func (c *Cluster) HasWebhook() bool { return c.webhook != nil }

@@ -176,6 +176,25 @@ func (c *Cluster) writeAdminKubeconfig() error {
 	return nil
 }
 
+// userKubeconfig provisions user (a client certificate the API server
+// trusts, no groups: RBAC's bootstrap bindings give the well-known users
+// their rights) and writes its kubeconfig as <name>.kubeconfig.
+func (c *Cluster) userKubeconfig(name, user string) (string, error) {
+	u, err := c.env.AddUser(envtest.User{Name: user}, &rest.Config{QPS: 1000, Burst: 2000})
+	if err != nil {
+		return "", fmt.Errorf("provision user %s: %w", user, err)
+	}
+	kubeconfig, err := u.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("kubeconfig of %s: %w", user, err)
+	}
+	path := filepath.Join(c.dir, name+".kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		return "", fmt.Errorf("write kubeconfig of %s: %w", user, err)
+	}
+	return path, nil
+}
+
 // Nodes returns new Node objects shaped like a small real cluster, for the
 // policies that read the inventory (tolerations, rollout): a control plane
 // tainted node-role.kubernetes.io/control-plane:NoSchedule, a plain worker,

@@ -132,17 +132,16 @@ func (c *Cluster) Readyz(ctx context.Context) (int, string, error) {
 	if c.webhook == nil {
 		return 0, "", fmt.Errorf("readyz: the cluster runs no webhook")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+loopback(c.webhook.healthPort)+"/readyz?verbose", nil)
-	if err != nil {
-		return 0, "", err
+	return readyz(ctx, c.webhook.healthPort)
+}
+
+// ReadyzURL is the webhook's /readyz?verbose address; empty without a
+// webhook.
+func (c *Cluster) ReadyzURL() string {
+	if c.webhook == nil {
+		return ""
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", fmt.Errorf("readyz: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+	return "http://" + loopback(c.webhook.healthPort) + "/readyz?verbose"
 }
 
 // MetricValue sums the samples of metric name in a Prometheus text

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -12,47 +13,75 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/policies"
 )
 
 // registerWebhook creates the webhook configurations that send every
-// workload kind podgate checks to the webhook.
+// workload kind podgate checks to the webhook, as the chart does.
 func registerWebhook(ctx context.Context, c client.Client, w *webhook) error {
-	base := "https://" + loopback(w.port)
-	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    "mutate.podgate.dev",
-			ClientConfig:            clientConfig(base+"/mutate", w.caPEM),
-			Rules:                   workloadRules(),
-			NamespaceSelector:       namespaceSelector(),
-			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"},
-			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
-			TimeoutSeconds:          ptr.To[int32](10),
-			// Other mutating webhooks may change the pod spec after us; run
-			// again so the probes policy sees their result.
-			ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
-		}},
+	defaults, err := engine.DefaultConfig(policies.FS)
+	if err != nil {
+		return err
 	}
-	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "validate.podgate.dev",
-			ClientConfig:            clientConfig(base+"/validate", w.caPEM),
-			Rules:                   append(workloadRules(), exceptionRule()),
-			NamespaceSelector:       namespaceSelector(),
-			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"},
-			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
-			TimeoutSeconds:          ptr.To[int32](10),
-		}},
-	}
+	mutating, validating := WebhookConfigurations("https://"+loopback(w.port), w.caPEM, defaults.ControllerUsers)
 	for _, obj := range []client.Object{mutating, validating} {
 		if err := c.Create(ctx, obj); err != nil {
 			return fmt.Errorf("register webhook: create %T %s: %w", obj, obj.GetName(), err)
 		}
 	}
 	return nil
+}
+
+// WebhookConfigurations are the MutatingWebhookConfiguration and the
+// ValidatingWebhookConfiguration "podgate" that call the webhook at base
+// (https://host:port) as the chart's do (webhook.url, failurePolicy Fail,
+// controller users as given): for each path, the webhook that gets every
+// request but the controllers' own writes and the restarts and image
+// rollouts of existing workloads, and the one with failurePolicy Ignore
+// that gets those rollouts (see conditions.go).
+func WebhookConfigurations(base string, caPEM []byte, controllerUsers []string) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName}}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName}}
+	for _, main := range []bool{true, false} {
+		name, rules, conditions, policy := "rollouts.", rolloutRules(), rolloutConditions(), admissionregistrationv1.Ignore
+		if main {
+			name, rules, conditions, policy = "", workloadRules(), mainConditions(controllerUsers), admissionregistrationv1.Fail
+		}
+		mutating.Webhooks = append(mutating.Webhooks, admissionregistrationv1.MutatingWebhook{
+			Name:                    name + "mutate.podgate.dev",
+			ClientConfig:            clientConfig(base+"/mutate", caPEM),
+			Rules:                   rules,
+			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+			NamespaceSelector:       namespaceSelector(),
+			MatchConditions:         conditions,
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(policy),
+			TimeoutSeconds:          ptr.To[int32](10),
+			// Other mutating webhooks may change the pod spec after us; run
+			// again so the probes policy sees their result.
+			ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+		})
+		validatingRules := rules
+		if main {
+			validatingRules = append(slices.Clone(rules), exceptionRule())
+		}
+		validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
+			Name:                    name + "validate.podgate.dev",
+			ClientConfig:            clientConfig(base+"/validate", caPEM),
+			Rules:                   validatingRules,
+			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+			NamespaceSelector:       namespaceSelector(),
+			MatchConditions:         conditions,
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(policy),
+			TimeoutSeconds:          ptr.To[int32](10),
+		})
+	}
+	return mutating, validating
 }
 
 func clientConfig(url string, caPEM []byte) admissionregistrationv1.WebhookClientConfig {
@@ -92,6 +121,20 @@ func exceptionRule() admissionregistrationv1.RuleWithOperations {
 			Scope:       ptr.To(admissionregistrationv1.NamespacedScope),
 		},
 	}
+}
+
+// rolloutRules are the requests a restart or an image rollout can be:
+// UPDATEs of Deployments, StatefulSets and DaemonSets.
+func rolloutRules() []admissionregistrationv1.RuleWithOperations {
+	return []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups:   []string{"apps"},
+			APIVersions: []string{"v1"},
+			Resources:   []string{"deployments", "statefulsets", "daemonsets"},
+			Scope:       ptr.To(admissionregistrationv1.NamespacedScope),
+		},
+	}}
 }
 
 // namespaceSelector leaves out the namespaces podgate excludes by default,

@@ -35,11 +35,20 @@ const (
 var simulatedBinaries = []string{"controller-manager", "scheduler", "kwok"}
 
 // startControllers starts kube-controller-manager, kube-scheduler and kwok
-// against the running API server, as the admin user (the controller-manager
-// does not use per-controller credentials).
+// against the running API server. The controller-manager runs as a real
+// cluster's does (kubeadm's way): as system:kube-controller-manager, with
+// --use-service-account-credentials, so each controller writes as its own
+// service account in kube-system (the ReplicaSet controller's Pods come
+// from system:serviceaccount:kube-system:replicaset-controller). That is
+// what podgate's controller-write matchCondition and engine.Skip trust;
+// scheduler and kwok run as the admin user.
 func (c *Cluster) startControllers(ctx context.Context) error {
 	certDir := filepath.Join(c.dir, "kube-apiserver")
 	rootCA, err := c.writeFile("apiserver-ca.crt", c.config.CAData)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := c.userKubeconfig("kube-controller-manager", "system:kube-controller-manager")
 	if err != nil {
 		return err
 	}
@@ -47,7 +56,7 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 	// nothing to do here: the node lifecycle controller must run, as only
 	// it removes node.kubernetes.io/not-ready from a Node that turned Ready.
 	if err := c.startProcess("kube-controller-manager", c.binPath("kube-controller-manager"),
-		"--kubeconfig", c.kubeconfig, "--controllers", "*,-nodeipam", "--leader-elect=false",
+		"--kubeconfig", kubeconfig, "--use-service-account-credentials", "--controllers", "*,-nodeipam", "--leader-elect=false",
 		"--secure-port=0", "--service-account-private-key-file", filepath.Join(certDir, "sa-signer.key"),
 		"--root-ca-file", rootCA, "--node-monitor-period=1s"); err != nil {
 		return err

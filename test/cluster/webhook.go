@@ -40,6 +40,8 @@ const (
 
 // webhook is the podgate webhook process.
 type webhook struct {
+	binary      string
+	args        []string
 	cmd         *exec.Cmd
 	logPath     string
 	log         *os.File
@@ -81,47 +83,12 @@ type Webhook struct{ w *webhook }
 // other processes serve no admission but run everything else, e.g. the
 // audit. Stop stops every process.
 func (c *Cluster) StartWebhook(ctx context.Context, args []string, register bool) (*Webhook, error) {
-	if c.binary == "" {
-		return nil, errors.New("start webhook: not built (set Options.Webhook or Options.BuildWebhook)")
-	}
 	if register && c.webhook != nil {
 		return nil, errors.New("start webhook: one is registered already")
 	}
-	n := len(c.webhooks)
-	w := &webhook{logPath: filepath.Join(c.dir, fmt.Sprintf("webhook-%d.log", n)), exited: make(chan struct{})}
-	if n == 0 {
-		w.logPath = filepath.Join(c.dir, "webhook.log")
-	}
-	certDir := filepath.Join(c.dir, fmt.Sprintf("webhook-certs-%d", n))
-	var err error
-	if w.caPEM, err = writeWebhookCerts(certDir); err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
-	w.port, w.metricsPort, w.healthPort = ports[0], ports[1], ports[2]
-	all := []string{
-		"--kubeconfig", c.kubeconfig,
-		"--cert-dir", certDir,
-		"--port", strconv.Itoa(w.port),
-		"--metrics-bind-address", loopback(w.metricsPort),
-		"--health-probe-bind-address", loopback(w.healthPort),
-	}
-	if c.opts.Config != "" {
-		all = append(all, "--config", c.opts.Config)
-	}
-	if c.opts.PolicyDir != "" {
-		all = append(all, "--policy-dir", c.opts.PolicyDir)
-	}
-	all = append(append(all, c.opts.WebhookArgs...), args...)
 	ready := c.step("webhook ready")
-	if err := w.start(c.binary, all); err != nil {
-		return nil, err
-	}
-	c.webhooks = append(c.webhooks, w)
-	if err := c.reaper.killPID(w.cmd.Process.Pid); err != nil {
+	w, err := c.launchWebhook(args)
+	if err != nil {
 		return nil, err
 	}
 	if err := w.waitReady(ctx); err != nil {
@@ -139,6 +106,57 @@ func (c *Cluster) StartWebhook(ctx context.Context, args []string, register bool
 	return &Webhook{w}, waitWired(ctx, c.client, w)
 }
 
+// launchWebhook starts a webhook process with a certificate and ports of
+// its own, Options' flags and args, and hands it to the reaper; it does
+// not wait for it to be ready.
+func (c *Cluster) launchWebhook(args []string) (*webhook, error) {
+	if c.binary == "" {
+		return nil, errors.New("start webhook: not built (set Options.Webhook or Options.BuildWebhook)")
+	}
+	n := len(c.webhooks)
+	w := &webhook{binary: c.binary, logPath: filepath.Join(c.dir, fmt.Sprintf("webhook-%d.log", n))}
+	if n == 0 {
+		w.logPath = filepath.Join(c.dir, "webhook.log")
+	}
+	certDir := filepath.Join(c.dir, fmt.Sprintf("webhook-certs-%d", n))
+	var err error
+	if w.caPEM, err = writeWebhookCerts(certDir); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	w.port, w.metricsPort, w.healthPort = ports[0], ports[1], ports[2]
+	w.args = []string{
+		"--kubeconfig", c.kubeconfig,
+		"--cert-dir", certDir,
+		"--port", strconv.Itoa(w.port),
+		"--metrics-bind-address", loopback(w.metricsPort),
+		"--health-probe-bind-address", loopback(w.healthPort),
+	}
+	if c.opts.Config != "" {
+		w.args = append(w.args, "--config", c.opts.Config)
+	}
+	if c.opts.PolicyDir != "" {
+		w.args = append(w.args, "--policy-dir", c.opts.PolicyDir)
+	}
+	w.args = append(append(w.args, c.opts.WebhookArgs...), args...)
+	if err := c.runProcess(w); err != nil {
+		return nil, err
+	}
+	c.webhooks = append(c.webhooks, w)
+	return w, nil
+}
+
+// runProcess starts w (again, after a stop) and hands it to the reaper.
+func (c *Cluster) runProcess(w *webhook) error {
+	if err := w.start(); err != nil {
+		return err
+	}
+	return c.reaper.killPID(w.cmd.Process.Pid)
+}
+
 // MetricsURL is the process's Prometheus endpoint.
 func (h *Webhook) MetricsURL() string { return h.w.metricsURL() }
 
@@ -154,6 +172,20 @@ func (h *Webhook) LogPath() string { return h.w.logPath }
 // Stop stops the process (SIGTERM, then a kill if it does not exit in
 // time); the cluster's Stop does not stop it again.
 func (h *Webhook) Stop(log io.Writer) error { return h.w.stop(log) }
+
+// reloadSources makes an empty config file and policy directory in the
+// scratch dir, for Options.ReloadSources.
+func (c *Cluster) reloadSources() (config, policyDir string, err error) {
+	dir := filepath.Join(c.dir, "podgate")
+	config, policyDir = filepath.Join(dir, "config.yaml"), filepath.Join(dir, "policies")
+	if err := os.MkdirAll(policyDir, 0o755); err != nil {
+		return "", "", fmt.Errorf("make the webhook's policy dir: %w", err)
+	}
+	if err := os.WriteFile(config, []byte("# podgate's config (docs/authoring.md); the webhook reloads it when it changes.\n"), 0o644); err != nil {
+		return "", "", fmt.Errorf("write the webhook's config: %w", err)
+	}
+	return config, policyDir, nil
+}
 
 // writeWebhookCerts writes a fresh CA and a serving certificate for
 // localhost and 127.0.0.1 into dir, and returns the CA certificate.
@@ -190,16 +222,17 @@ func freePorts(n int) ([]int, error) {
 
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// start runs the binary with its output in the log file, in a process
-// group of its own: a Ctrl-C in the terminal goes to our process, which
-// stops the webhook with SIGTERM when it is done with it, rather than
+// start runs the binary with its output appended to the log file, in a
+// process group of its own: a Ctrl-C in the terminal goes to our process,
+// which stops the webhook with SIGTERM when it is done with it, rather than
 // straight to the webhook, which would then be gone before Stop.
-func (w *webhook) start(binary string, args []string) error {
+func (w *webhook) start() error {
 	var err error
-	if w.log, err = os.Create(w.logPath); err != nil {
+	if w.log, err = os.OpenFile(w.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return fmt.Errorf("create webhook log: %w", err)
 	}
-	w.cmd = exec.Command(binary, args...)
+	w.exited, w.exitErr, w.stopped = make(chan struct{}), nil, false
+	w.cmd = exec.Command(w.binary, w.args...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := w.cmd.Start(); err != nil {

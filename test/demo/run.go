@@ -22,7 +22,7 @@ const kubectlTimeout = time.Minute
 // contradicted their heading.
 func run(ctx context.Context, o options) error {
 	heading(o.out, "Start a simulated cluster on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok running four fake Nodes), without podgate yet")
-	c, err := cluster.Start(ctx, cluster.Options{Root: o.root, BuildWebhook: true, Simulated: true, Log: o.out,
+	c, err := cluster.Start(ctx, cluster.Options{Root: o.root, BuildWebhook: true, Simulated: true, ReloadSources: true, Log: o.out,
 		WebhookArgs: []string{"--audit"}})
 	if err != nil {
 		return err
@@ -109,12 +109,26 @@ func runStep(ctx context.Context, c *cluster.Cluster, out io.Writer, s step) (st
 	return printed.String(), err
 }
 
+// kubeconfigLink is where a running KEEP=1 cluster's admin kubeconfig is
+// linked, for `make try-chart` in another shell.
+const kubeconfigLink = "bin/cluster-kubeconfig"
+
 // keepRunning says how to reach the cluster and waits for ctx to end.
 func keepRunning(ctx context.Context, c *cluster.Cluster, out io.Writer) {
+	link := filepath.Join(c.Root(), kubeconfigLink)
+	_ = os.Remove(link)
+	if err := os.Symlink(c.Kubeconfig(), link); err != nil {
+		fmt.Fprintf(out, "(could not link %s: %v)\n", kubeconfigLink, err)
+	} else {
+		defer os.Remove(link)
+	}
 	heading(out, "KEEP=1: the simulated cluster and podgate keep running. To use them from another shell:")
-	fmt.Fprintf(out, "export KUBECONFIG=%s\n", shellQuote(c.Kubeconfig()))
+	fmt.Fprintf(out, "export KUBECONFIG=%s   # also linked as %s\n", shellQuote(c.Kubeconfig()), kubeconfigLink)
 	fmt.Fprintf(out, "export PATH=%s:\"$PATH\"   # the pinned kubectl, if you have none\n", shellQuote(filepath.Dir(c.KubectlPath())))
-	fmt.Fprintf(out, "The webhook logs to %s; its metrics are at %s.\n", c.WebhookLogPath(), c.MetricsURL())
+	fmt.Fprintf(out, "The webhook logs to %s; its metrics are at %s, its readiness at %s.\n", c.WebhookLogPath(), c.MetricsURL(), c.ReadyzURL())
+	fmt.Fprintf(out, "It reloads its config %s and its policy directory %s when they change:\n", c.ConfigFile(), c.PolicyDir())
+	fmt.Fprintf(out, "  cp examples/policies/resources/resources.rego %s/   # docs/authoring.md, \"Watch it reload\"\n", shellQuote(c.PolicyDir()))
+	fmt.Fprintf(out, "To install the chart from this working tree next to it: make try-chart (docs/install.md).\n")
 	fmt.Fprintf(out, "Press Ctrl-C (or send SIGTERM to PID %d) to stop.\n", os.Getpid())
 	<-ctx.Done()
 	fmt.Fprintf(out, "%v\n", context.Cause(ctx))

@@ -117,7 +117,8 @@ func podgateAnswer(t *testing.T, eng *engine.Engine, nodes map[string]engine.Nod
 // TestOPAPeerDecidesAsPodgate: the load test compares podgate with OPA
 // serving the same policies, so both must make the same decisions, with
 // the same messages, on every testdata case of the built-in policies and
-// on the scope rules (excluded namespace, controlled Pod, DELETE).
+// on the scope rules (excluded namespace, a controller's Pod and a user's
+// Pod naming a controller, DELETE).
 func TestOPAPeerDecidesAsPodgate(t *testing.T) {
 	peer := newOPAPeer(t)
 	type tc struct {
@@ -133,7 +134,8 @@ func TestOPAPeerDecidesAsPodgate(t *testing.T) {
 	bare := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"p-"},"spec":{"containers":[{"name":"c","image":"redis"}],"volumes":[{"name":"d","emptyDir":{}}]}}`)
 	cases = append(cases,
 		tc{"excluded namespace", nil, testenv.Request(t, "CREATE", "kube-system", bare, nil)},
-		tc{"controlled pod", nil, testenv.Request(t, "CREATE", "default", pod, nil)},
+		tc{"a user's pod naming a controller", nil, testenv.Request(t, "CREATE", "default", pod, nil)},
+		tc{"a controller's pod", nil, asUser(testenv.Request(t, "CREATE", "default", pod, nil), "system:serviceaccount:kube-system:replicaset-controller")},
 		tc{"generateName", nil, withName(testenv.Request(t, "CREATE", "default", bare, nil), "")},
 		tc{"delete", nil, deletion(testenv.Request(t, "CREATE", "default", bare, nil))},
 	)
@@ -153,6 +155,11 @@ func TestOPAPeerDecidesAsPodgate(t *testing.T) {
 	if denied < 10 {
 		t.Errorf("only %d of %d cases denied: the comparison covers too few denials", denied, len(cases))
 	}
+}
+
+func asUser(r admission.Request, user string) admission.Request {
+	r.UserInfo.Username = user
+	return r
 }
 
 func withName(r admission.Request, name string) admission.Request {

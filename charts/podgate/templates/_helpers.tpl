@@ -62,10 +62,59 @@ app.kubernetes.io/part-of: podgate
 /tmp/k8s-webhook-server/serving-certs
 {{- end }}
 
+{{/* Users whose writes for an object's controller owner skip podgate, as a JSON list. */}}
+{{- define "podgate.controllerUsers" -}}
+{{- concat (include "podgate.defaultControllerUsers" . | fromJsonArray) .Values.controllerUsers | uniq | toJson }}
+{{- end }}
+
 {{/*
-What both webhooks share: the clientConfig (Service or URL, with the caBundle
-in manual mode), the kinds, the namespaces, and the settings every podgate
-webhook has. Call with (dict "ctx" $ "path" "/mutate").
+CEL: a controller writing an object for its owner (config controllerUsers;
+test/cluster/conditions.go says the same, and test/chart checks it).
+*/}}
+{{- define "podgate.controllerWrite" -}}
+request.userInfo.username in {{ include "podgate.controllerUsers" . }} &&
+(has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller) ||
+ oldObject != null && has(oldObject.metadata.ownerReferences) && oldObject.metadata.ownerReferences.exists(r, has(r.controller) && r.controller))
+{{- end }}
+
+{{/*
+CEL: an UPDATE of a Deployment, StatefulSet or DaemonSet that changes
+nothing but pod template annotations (kubectl rollout restart) and container
+images within their repositories (kubectl rollout undo, set image to another
+version): labels, the rest of the spec and of the pod spec stay as they
+were. Written never to fail on an object the API server accepts, as an
+evaluation error would let failurePolicy Fail refuse the request.
+*/}}
+{{- define "podgate.rolloutUpdate" -}}
+request.operation == 'UPDATE' && request.resource.group == 'apps' &&
+request.resource.resource in ['deployments', 'statefulsets', 'daemonsets'] &&
+(has(object.metadata.labels) ? object.metadata.labels : {}) == (has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}) &&
+object.spec.all(k, k == 'template' || k in oldObject.spec && object.spec[k] == oldObject.spec[k]) &&
+oldObject.spec.all(k, k in object.spec) &&
+(has(object.spec.template.metadata.labels) ? object.spec.template.metadata.labels : {}) ==
+  (has(oldObject.spec.template.metadata.labels) ? oldObject.spec.template.metadata.labels : {}) &&
+object.spec.template.spec.all(k, k in ['containers', 'initContainers'] ||
+  k in oldObject.spec.template.spec && object.spec.template.spec[k] == oldObject.spec.template.spec[k]) &&
+oldObject.spec.template.spec.all(k, k in object.spec.template.spec) &&
+['containers', 'initContainers'].all(l, !(l in object.spec.template.spec) ||
+  (type(object.spec.template.spec[l]) == list && type(oldObject.spec.template.spec[l]) == list ?
+    object.spec.template.spec[l].size() == oldObject.spec.template.spec[l].size() &&
+    object.spec.template.spec[l].all(c, oldObject.spec.template.spec[l].exists(o,
+      has(c.name) && has(o.name) && c.name == o.name &&
+      c.all(k, k == 'image' || k in o && c[k] == o[k]) && o.all(k, k in c) &&
+      has(c.image) && has(o.image) &&
+      c.image.split('@')[0].substring(0, c.image.split('@')[0].lastIndexOf(':') > c.image.split('@')[0].lastIndexOf('/') ? c.image.split('@')[0].lastIndexOf(':') : c.image.split('@')[0].size()) ==
+      o.image.split('@')[0].substring(0, o.image.split('@')[0].lastIndexOf(':') > o.image.split('@')[0].lastIndexOf('/') ? o.image.split('@')[0].lastIndexOf(':') : o.image.split('@')[0].size()))) :
+    object.spec.template.spec[l] == oldObject.spec.template.spec[l]))
+{{- end }}
+
+{{/*
+What every podgate webhook shares: the clientConfig (Service or URL, with
+the caBundle in manual mode), the namespaces, and the settings. Call with
+(dict "ctx" $ "path" "/mutate" "rollouts" false): the webhook that gets
+every workload request but the controllers' own writes (and, with
+webhook.rolloutsDuringOutage, restarts and image rollouts); with "rollouts"
+true, the one that gets those rollouts with failurePolicy Ignore.
 */}}
 {{- define "podgate.webhook" -}}
 {{- $ := .ctx -}}
@@ -82,6 +131,15 @@ clientConfig:
   {{- if eq $.Values.tls.mode "manual" }}
   caBundle: {{ $.Values.tls.manual.caBundle }}
   {{- end }}
+{{- if .rollouts }}
+# UPDATEs of the kinds a restart or an image rollout is made on.
+rules:
+  - apiGroups: [apps]
+    apiVersions: [v1]
+    resources: [deployments, statefulsets, daemonsets]
+    operations: [UPDATE]
+    scope: Namespaced
+{{- else }}
 # The kinds of podgate's policies (docs/policies.md), on CREATE and UPDATE.
 rules:
   - apiGroups: [""]
@@ -108,6 +166,7 @@ rules:
     operations: [CREATE, UPDATE]
     scope: Namespaced
   {{- end }}
+{{- end }}
 matchPolicy: Equivalent
 namespaceSelector:
   matchExpressions:
@@ -115,22 +174,39 @@ namespaceSelector:
       operator: NotIn
       values: {{ include "podgate.excludedNamespaces" $ }}
 matchConditions:
-  # Podgate skips a Pod owned by a controller (its owner's pod template was
-  # checked), so the API server need not call for it: every ReplicaSet,
-  # Job and StatefulSet pod is spared a round trip.
-  - name: skip-controlled-pods
+  {{- if .rollouts }}
+  # A restart or an image rollout of an existing workload: podgate judges
+  # it while it is up, and an outage does not stop it (failurePolicy Ignore
+  # below). Nothing a built-in deny rule reads changes in it.
+  - name: a-restart-or-image-rollout
     expression: >-
-      request.resource.resource != "pods" ||
-      !has(object.metadata.ownerReferences) ||
-      !object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller)
-  # No condition skips podgate's own ServiceAccount: it creates no workloads,
-  # so there is nothing to spare.
+      {{- include "podgate.rolloutUpdate" $ | nindent 6 }}
+  {{- else }}
+  # A controller writing an object for its owner (the Pods of a ReplicaSet,
+  # the ReplicaSet of a Deployment, the Job of a CronJob) never reaches
+  # podgate: its owner's template was checked, and an outage must not stop
+  # scaling, rollouts or Jobs. Only the users of controllerUsers count: an
+  # ownerReference alone is written by whoever sends the object.
+  - name: not-a-controller-writing-for-its-owner
+    expression: >-
+      !({{- include "podgate.controllerWrite" $ | nindent 6 }})
+  {{- if $.Values.webhook.rolloutsDuringOutage }}
+  # Restarts and image rollouts go to the webhook below instead.
+  - name: not-a-restart-or-image-rollout
+    expression: >-
+      !({{- include "podgate.rolloutUpdate" $ | nindent 6 }})
+  {{- end }}
+  {{- end }}
   {{- with $.Values.webhook.extraMatchConditions }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
 sideEffects: None
 admissionReviewVersions: [v1]
+{{- if .rollouts }}
+failurePolicy: Ignore
+{{- else }}
 failurePolicy: {{ $.Values.webhook.failurePolicy }}
+{{- end }}
 timeoutSeconds: {{ $.Values.webhook.timeoutSeconds }}
 {{- end }}
 

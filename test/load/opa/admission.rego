@@ -26,16 +26,25 @@ main := {
 
 # --- scope: engine.Skip and the handler's operation check ---------------------
 
-skip_reason := "" if {
+skip_reason := sprintf("operation %s is not checked", [review.operation]) if {
 	not review.operation in {"CREATE", "UPDATE"}
 } else := sprintf("namespace %s is excluded", [review.namespace]) if {
 	review.namespace in config.excludedNamespaces
-} else := sprintf("pod is controlled by %s/%s, whose pod template was checked", [owner.kind, owner.name]) if {
-	review.kind.kind == "Pod"
-	review.kind.group == ""
-	some owner in object.get(review.object, ["metadata", "ownerReferences"], [])
-	owner.controller == true
+} else := sprintf("written by controller %s for its owner %s/%s, whose pod template was checked", [review.userInfo.username, owner.kind, owner.name]) if {
+	review.userInfo.username in config.controllerUsers
+	owner := controller_owner
 }
+
+# controller_owner: the controller in the object's ownerReferences, else
+# (a controller releasing what it owned) in the old object's.
+controller_owner := owners(review.object)[0] if {
+	count(owners(review.object)) > 0
+} else := owners(review.oldObject)[0] if {
+	review.operation == "UPDATE"
+	count(owners(review.oldObject)) > 0
+}
+
+owners(obj) := [o | some o in object.get(obj, ["metadata", "ownerReferences"], []); o.controller == true]
 
 response := allowed(skip_reason) if skip_reason
 

@@ -128,12 +128,12 @@ spread_failure(labels) := [sprintf("PodTopologySpread: the node has no label %s,
 # requirement.
 term_miss(i, term, name, labels) := sprintf("term %d is empty and matches no node", [i]) if {
 	count(scheduling.list(object.get(term, "matchExpressions", []))) + count(scheduling.list(object.get(term, "matchFields", []))) == 0
-} else := sprintf("term %d: %s (%s)", [i, requirement_text(e), has_text(e.key, labels)]) if {
-	some e in scheduling.list(object.get(term, "matchExpressions", []))
-	not scheduling.expression_matches(e, labels)
-} else := sprintf("term %d: %s (the node is %s)", [i, requirement_text(f), name]) if {
-	some f in scheduling.list(object.get(term, "matchFields", []))
-	not scheduling.field_matches(f, name)
+} else := sprintf("term %d: %s (%s)", [i, requirement_text(misses[0]), has_text(misses[0].key, labels)]) if {
+	misses := [e | some e in scheduling.list(object.get(term, "matchExpressions", [])); not scheduling.expression_matches(e, labels)]
+	count(misses) > 0
+} else := sprintf("term %d: %s (the node is %s)", [i, requirement_text(misses[0]), name]) if {
+	misses := [f | some f in scheduling.list(object.get(term, "matchFields", [])); not scheduling.field_matches(f, name)]
+	count(misses) > 0
 }
 
 requirement_text(e) := sprintf("%s %s [%s]", [e.key, e.operator, concat(", ", [sprintf("%v", [v]) | some v in scheduling.list(object.get(e, "values", []))])]) if {

@@ -122,3 +122,12 @@ test_gt_tolerations_fit_and_score_only_with_the_feature_gate if {
 	gated.big.fits == true
 	gated.big.scores[0].raw == 0
 }
+
+test_a_term_missing_several_requirements_names_the_first if {
+	spec := {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+		{"key": "cores", "operator": "Exists"},
+		{"key": "gpu", "operator": "DoesNotExist"},
+	]}]}}}}
+	got := by_name(pod(spec), {"n": node({"gpu": "true"}, [])})
+	got.n.reasons == ["NodeAffinity: no term of the required node affinity matches: term 0: cores Exists (the node has no label cores)"]
+}

@@ -81,6 +81,11 @@ type Options struct {
 	// NoNodes leaves out the four Nodes of Nodes(), for a caller that
 	// creates its own with CreateNodes.
 	NoNodes bool
+	// FeatureGates, when set, is passed as --feature-gates to
+	// kube-apiserver and, in a simulated cluster, to
+	// kube-controller-manager and kube-scheduler, e.g.
+	// "TaintTolerationComparisonOperators=true".
+	FeatureGates string
 	// Log receives progress ("cluster up in 3.1s"), build notices and,
 	// when Start fails, the end of every log; nil means os.Stderr, so a
 	// failed start is never silent.
@@ -103,6 +108,7 @@ type Cluster struct {
 	binary     string        // the webhook binary, when built
 	opts       Options       // what Start was asked for
 	simulated  bool          // Options.Simulated
+	gates      string        // Options.FeatureGates
 	procs      []*process    // controller-manager, scheduler, kwok
 	reaper     *reaper
 	logs       []*os.File // control plane logs, closed by Stop
@@ -153,7 +159,7 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 	if err := c.reaper.removeDir(c.dir); err != nil {
 		return err
 	}
-	c.simulated = o.Simulated
+	c.simulated, c.gates = o.Simulated, o.FeatureGates
 	var extra []string
 	if o.Simulated {
 		extra = simulatedBinaries

@@ -22,14 +22,9 @@ import (
 const listNodesTimeout = 30 * time.Second
 
 type explainOptions struct {
-	files      []string
-	recursive  bool
-	policyDir  string
-	config     string
-	nodes      string
+	inputFlags
 	kubeconfig string
 	context    string
-	namespace  string
 	output     string
 }
 
@@ -55,15 +50,10 @@ Exit code: 0, or 2 for bad input.`,
 			return o.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
+	o.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, directory or - for standard input (repeatable)")
-	f.BoolVarP(&o.recursive, "recursive", "R", false, "read the sub-directories of -f directories too")
-	f.StringVar(&o.policyDir, "policy-dir", "", "directory of custom policies, loaded next to the built-in ones")
-	f.StringVar(&o.config, "config", "", "podgate config file (data.podgate.config; e.g. policies.tolerations.comparisonOperators)")
-	f.StringVar(&o.nodes, "nodes", "", "the cluster's Nodes, as `kubectl get nodes -o yaml` prints them")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "read the Nodes from this cluster (default: $KUBECONFIG, then ~/.kube/config)")
 	f.StringVar(&o.context, "context", "", "kubeconfig context to use")
-	f.StringVar(&o.namespace, "namespace", "default", "namespace of objects that name none")
 	f.StringVarP(&o.output, "output", "o", "text", "text or json")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
@@ -85,13 +75,9 @@ func (o *explainOptions) run(ctx context.Context, stdin io.Reader, stdout io.Wri
 			return err
 		}
 	}
-	var docs []document
-	for _, f := range o.files {
-		d, err := readDocuments(f, o.recursive, stdin)
-		if err != nil {
-			return err
-		}
-		docs = append(docs, d...)
+	docs, err := o.documents(stdin)
+	if err != nil {
+		return err
 	}
 	xs := make([]*explain.Explanation, 0, len(docs))
 	for _, doc := range docs {

@@ -39,29 +39,35 @@ func taint(key, value string, effect corev1.TaintEffect) corev1.Taint {
 }
 
 // randomLayout is 5 Nodes with 0 to 2 taints each, some labels, and one
-// in five cordoned. Taints of one node have distinct key and effect, as
-// the API server requires.
+// in five cordoned.
 func randomLayout(r *rand.Rand, prefix string) []*corev1.Node {
 	var nodes []*corev1.Node
 	for i := range 5 {
-		labels := map[string]string{}
-		for _, k := range labelKeys {
-			if vs := labelValues[k]; r.IntN(3) > 0 {
-				labels[k] = vs[r.IntN(len(vs))]
-			}
-		}
-		var taints []corev1.Taint
-		seen := map[string]bool{}
-		for range r.IntN(3) {
-			t := randomTaint(r, effects)
-			if id := t.Key + ":" + string(t.Effect); !seen[id] {
-				seen[id] = true
-				taints = append(taints, t)
-			}
-		}
-		nodes = append(nodes, node(fmt.Sprintf("%sn%d", prefix, i), labels, r.IntN(5) == 0, taints...))
+		nodes = append(nodes, randomNode(r, fmt.Sprintf("%sn%d", prefix, i), 3, 5, func() corev1.Taint { return randomTaint(r, effects) }))
 	}
 	return nodes
+}
+
+// randomNode is a Node with some labels of the pools, 0 to maxTaints-1
+// taints from newTaint (of distinct key and effect, as the API server
+// requires), cordoned one time in cordonOneIn.
+func randomNode(r *rand.Rand, name string, maxTaints, cordonOneIn int, newTaint func() corev1.Taint) *corev1.Node {
+	labels := map[string]string{}
+	for _, k := range labelKeys {
+		if vs := labelValues[k]; r.IntN(3) > 0 {
+			labels[k] = vs[r.IntN(len(vs))]
+		}
+	}
+	var taints []corev1.Taint
+	seen := map[string]bool{}
+	for range r.IntN(maxTaints) {
+		t := newTaint()
+		if id := t.Key + ":" + string(t.Effect); !seen[id] {
+			seen[id] = true
+			taints = append(taints, t)
+		}
+	}
+	return node(name, labels, r.IntN(cordonOneIn) == 0, taints...)
 }
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }

@@ -183,28 +183,17 @@ func runAlone(t *testing.T, e *engine.Engine, res *ranked) {
 // rankingLayout is rankingNodes Nodes with 0 to 3 taints each, most of
 // them PreferNoSchedule, some labels, and one in twelve cordoned.
 func rankingLayout(r *rand.Rand, prefix string) []*corev1.Node {
-	soft := []corev1.TaintEffect{prefer, prefer, prefer, prefer, noSchedule, noSchedule, noExecute}
+	effects := []corev1.TaintEffect{prefer, prefer, prefer, prefer, noSchedule, noSchedule, noExecute}
+	newTaint := func() corev1.Taint {
+		t := taint(pick(r, preferKeys), pick(r, taintValues), pick(r, effects))
+		if t.Key == levelKey {
+			t.Value = pick(r, levelValues)
+		}
+		return t
+	}
 	var nodes []*corev1.Node
 	for i := range rankingNodes {
-		labels := map[string]string{}
-		for _, k := range labelKeys {
-			if vs := labelValues[k]; r.IntN(3) > 0 {
-				labels[k] = vs[r.IntN(len(vs))]
-			}
-		}
-		var taints []corev1.Taint
-		seen := map[string]bool{}
-		for range r.IntN(4) {
-			t := taint(pick(r, preferKeys), pick(r, taintValues), pick(r, soft))
-			if t.Key == levelKey {
-				t.Value = pick(r, levelValues)
-			}
-			if id := t.Key + ":" + string(t.Effect); !seen[id] {
-				seen[id] = true
-				taints = append(taints, t)
-			}
-		}
-		nodes = append(nodes, node(fmt.Sprintf("%sn%d", prefix, i), labels, r.IntN(12) == 0, taints...))
+		nodes = append(nodes, randomNode(r, fmt.Sprintf("%sn%d", prefix, i), 4, 12, newTaint))
 	}
 	return nodes
 }

@@ -85,10 +85,37 @@ tolerations := scheduling.effective_tolerations(kind, spec)
 
 groups := scheduling.node_groups(spec, data.podgate.inventory)
 
-# fitting_groups: the node groups (classes) whose nodes run the pods.
-fitting_groups := [g | some g in groups; not scheduling.rejection(spec, tolerations, g.first, g.node)]
+# The node groups (classes) are asked only what each rule needs, each
+# question stopping at its first answer: on a large cluster most workloads
+# fit many nodes, and a class of several nodes settles them at once.
 
-fitting_count := sum([g.count | some g in fitting_groups])
+fits(g) if not scheduling.rejection(spec, tolerations, g.first, g.node)
+
+# single_node: the one node the pods fit, when there is exactly one.
+single_node := g.first if {
+	some g in groups
+	g.count == 1
+	fits(g)
+	not fits_elsewhere(g.first)
+}
+
+fits_elsewhere(first) if {
+	some g in groups
+	g.first != first
+	fits(g)
+}
+
+fits_two_nodes if {
+	some g in groups
+	g.count > 1
+	fits(g)
+}
+
+fits_two_nodes if {
+	some g in groups
+	fits(g)
+	fits_elsewhere(g.first)
+}
 
 # --- single-node --------------------------------------------------------------
 
@@ -97,8 +124,8 @@ violation contains v if {
 	replicas >= 2
 	count(inventory) >= 2
 	not scheduling.bound(spec)
-	fitting_count == 1
-	[node] := [g.first | some g in fitting_groups]
+	not fits_two_nodes
+	node := single_node
 	others := [{"rejection": r, "count": g.count, "first": g.first} |
 		some g in groups
 		r := scheduling.rejection(spec, tolerations, g.first, g.node)
@@ -167,7 +194,7 @@ spreads if {
 
 fits_at_most_one_node if {
 	count(inventory) > 0
-	fitting_count <= 1
+	not fits_two_nodes
 }
 
 # pod_selector: the labels that pick out the workload's pods: its
@@ -193,7 +220,8 @@ violation contains v if {
 	replicas > 0
 	count(inventory) > 0
 	not scheduling.bound(spec)
-	fitting_count > 0
+	limited
+	scheduling.accepts_some(spec, tolerations, groups)
 	low := min({l.capacity | some l in limits})
 	low < replicas
 	worst := sort([[l.field, l] | some l in limits; l.capacity == low])[0][1]
@@ -226,6 +254,11 @@ ordered_note := " (the StatefulSet creates the first of them and waits for it, O
 	kind == "StatefulSet"
 	object.get(workload.obj, ["spec", "podManagementPolicy"], "OrderedReady") == "OrderedReady"
 } else := ""
+
+# limited: the pod spec has what can limit how many of its pods schedule.
+limited if count(topology.required_anti_affinity(spec)) > 0
+
+limited if count(topology.hard_keys(spec)) > 0
 
 # fit: name -> labels of the nodes the scheduler's filters leave (O(nodes),
 # only computed for a workload with anti-affinity or hard spread constraints).

@@ -3,19 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podgate/podgate/engine"
 	"github.com/podgate/podgate/explain"
-	"github.com/podgate/podgate/inventory"
 )
 
 // listNodesTimeout bounds reading the Nodes from the API server.
@@ -99,31 +93,12 @@ func (o *explainOptions) run(ctx context.Context, stdin io.Reader, stdout io.Wri
 // clusterNodes reads the Nodes from the API server of the kubeconfig, as
 // kubectl finds it, into the engine's inventory.
 func (o *explainOptions) clusterNodes(ctx context.Context, eng *engine.Engine) error {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context}).ClientConfig()
+	cluster := clusterFlags{kubeconfig: o.kubeconfig, context: o.context}
+	c, _, err := cluster.client()
 	if err != nil {
-		if clientcmd.IsEmptyConfig(err) {
-			err = errors.New("no kubeconfig found")
-		}
-		return badInput("explain needs the cluster's Nodes: pass --nodes FILE (kubectl get nodes -o yaml) or --kubeconfig FILE: %v", err)
-	}
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return badInput("kubeconfig: %v", err)
+		return badInput("explain needs the cluster's Nodes: pass --nodes FILE (kubectl get nodes -o yaml) or --kubeconfig FILE (%v)", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, listNodesTimeout)
 	defer cancel()
-	var list corev1.NodeList
-	if err := c.List(ctx, &list); err != nil {
-		return failed("list Nodes from %s: %v", cfg.Host, err)
-	}
-	nodes := make(map[string]engine.Node, len(list.Items))
-	for i := range list.Items {
-		nodes[list.Items[i].Name] = inventory.Facts(&list.Items[i])
-	}
-	if err := eng.SetNodes(ctx, nodes); err != nil {
-		return fmt.Errorf("node inventory: %w", err)
-	}
-	return nil
+	return loadNodes(ctx, c, eng)
 }

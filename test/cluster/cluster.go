@@ -108,7 +108,6 @@ type Cluster struct {
 	binary     string        // the webhook binary, when built
 	opts       Options       // what Start was asked for
 	simulated  bool          // Options.Simulated
-	gates      string        // Options.FeatureGates
 	procs      []*process    // controller-manager, scheduler, kwok
 	reaper     *reaper
 	logs       []*os.File // control plane logs, closed by Stop
@@ -159,7 +158,7 @@ func (c *Cluster) start(ctx context.Context, o Options) error {
 	if err := c.reaper.removeDir(c.dir); err != nil {
 		return err
 	}
-	c.simulated, c.gates = o.Simulated, o.FeatureGates
+	c.simulated = o.Simulated
 	var extra []string
 	if o.Simulated {
 		extra = simulatedBinaries

@@ -98,7 +98,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		ControlPlaneStartTimeout: controlPlaneTimeout,
 		ControlPlaneStopTimeout:  controlPlaneStopTimeout,
 	}
-	configureAPIServer(c.env.ControlPlane.GetAPIServer().Configure(), c.simulated, c.gates)
+	configureAPIServer(c.env.ControlPlane.GetAPIServer().Configure(), c.simulated, c.opts.FeatureGates)
 	_, startErr := c.env.Start() // takes no context: ctx is checked after
 	// Hand the reaper what envtest started even when Start failed half way.
 	if err := c.reaper.adoptChildren(); err != nil {

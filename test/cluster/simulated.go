@@ -74,10 +74,10 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 // withGates adds --feature-gates (Options.FeatureGates) to a component's
 // arguments.
 func (c *Cluster) withGates(args ...string) []string {
-	if c.gates == "" {
+	if c.opts.FeatureGates == "" {
 		return args
 	}
-	return append(args, "--feature-gates", c.gates)
+	return append(args, "--feature-gates", c.opts.FeatureGates)
 }
 
 // waitDefaultServiceAccount waits for the controller-manager to create the

@@ -69,7 +69,18 @@ node_result(name) := {"name": name, "fits": false, "reasons": failures[name]} if
 # reports); empty when they fit.
 failures[name] := node_failures(name, node) if some name, node in nodes
 
-fitting := {name | some name, lines in failures; count(lines) == 0}
+# fitting: the nodes the pods fit, by scheduling.rejection, the fit of
+# the policies (and PodTopologySpread's topology keys); failures only say
+# why the others do not.
+fitting := {name |
+	some name, node in scheduling.candidates(spec, nodes)
+	not scheduling.rejection(spec, tolerations, name, node)
+	carries_spread_keys(scheduling.node_labels(node))
+}
+
+carries_spread_keys(_) if scheduling.bound(spec)
+
+carries_spread_keys(labels) if topology.carries_hard_keys(spec, labels)
 
 node_failures(name, node) := [sprintf("NodeName: the pod names node %s", [spec.nodeName])] if {
 	scheduling.bound(spec)

@@ -131,3 +131,27 @@ test_a_term_missing_several_requirements_names_the_first if {
 	got := by_name(pod(spec), {"n": node({"gpu": "true"}, [])})
 	got.n.reasons == ["NodeAffinity: no term of the required node affinity matches: term 0: cores Exists (the node has no label cores)"]
 }
+
+# Every testdata case of the tolerations and placement policies: a node
+# fits exactly when explain finds no reason against it.
+test_a_node_fits_exactly_when_no_filter_fails_it if {
+	every policy in ["tolerations", "placement"] {
+		every c in data[policy].testdata {
+			r := explain.result with input as {"request": testing.request(c)}
+				with data.podgate.inventory.nodes as testing.nodes(c)
+			every n in r.nodes {
+				consistent(n)
+			}
+		}
+	}
+}
+
+consistent(n) if {
+	n.fits
+	count(n.reasons) == 0
+}
+
+consistent(n) if {
+	not n.fits
+	count(n.reasons) > 0
+}

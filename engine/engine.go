@@ -37,6 +37,7 @@ type set struct {
 	policies   []*Policy
 	config     *Config
 	store      storage.Store
+	compiler   *ast.Compiler
 	violations *query // every policy's violation rule
 	mutations  *query // every policy's mutation rule
 	// nodeViolations are the violation rules of the policies that read
@@ -45,6 +46,12 @@ type set struct {
 	mutationsReadNodes bool // a mutation rule reads the inventory
 	hash               string
 	generation         int64 // the engine's Generation when it was loaded
+
+	// explain is prepared on first use (podgate explain): the webhook
+	// never needs it.
+	explainOnce sync.Once
+	explain     *rego.PreparedEvalQuery
+	explainErr  error
 }
 
 // query is one prepared query over several policies: its result is an

@@ -133,7 +133,7 @@ func TestBadConfigIsRejectedWithFileLineAndKey(t *testing.T) {
 		"bad enforcement":                        {"policies:\n  probes:\n    enforcement: block\n", "config.yaml:3:18: policies.probes.enforcement: enforcement block: want one of deny, warn, dryrun, off"},
 		"bad rule enforcement":                   {"policies:\n  probes:\n    rules: {identical: never}\n", "config.yaml:3:24: policies.probes.rules.identical: enforcement never: want one of deny, warn, dryrun, off"},
 		"rule the policy lacks":                  {"policies:\n  probes:\n    rules:\n      readyness: warn\n", "config.yaml:4:7: policies.probes.rules.readyness: the policy has no such rule"},
-		"policy that is not loaded":              {"policies:\n  nosuch:\n    enforcement: warn\n", "config.yaml:2:3: policies.nosuch: no such policy; the loaded policies are probes, rollout, stateful-volumes, tolerations"},
+		"policy that is not loaded":              {"policies:\n  nosuch:\n    enforcement: warn\n", "config.yaml:2:3: policies.nosuch: no such policy; the loaded policies are placement, probes, rollout, stateful-volumes, tolerations"},
 		"misspelt policy name":                   {"policies:\n  rolout:\n    minRevisionHistory: 3\n", "config.yaml:2:3: policies.rolout: no such policy (did you mean rollout?)"},
 		"excluded namespaces not a list":         {"excludedNamespaces: kube-system\n", "config.yaml:1:21: excludedNamespaces: want a list, got a string"},
 		"a controller user not a string":         {"controllerUsers: [{name: ci}]\n", "config.yaml:1:18: controllerUsers: want a list of strings"},

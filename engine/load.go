@@ -287,7 +287,7 @@ func prepare(ctx context.Context, c *ast.Compiler, policies []*Policy, cfg *Conf
 			"inventory": inventory,
 		},
 	}, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
-	s := &set{policies: policies, config: cfg, store: store, hash: hash}
+	s := &set{policies: policies, config: cfg, store: store, compiler: c, hash: hash}
 	var err error
 	if s.violations, err = prepareQuery(ctx, c, store, policies, "violation", func(p *Policy) bool { return p.hasViolation }); err != nil {
 		return nil, err

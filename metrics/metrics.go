@@ -90,7 +90,7 @@ var (
 	// InventoryNodes is the number of Nodes the policies see.
 	InventoryNodes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "podgate_inventory_nodes",
-		Help: "Nodes in the inventory that the tolerations and rollout policies use.",
+		Help: "Nodes in the inventory that the tolerations, placement and rollout policies use.",
 	})
 )
 

@@ -15,14 +15,9 @@ import (
 )
 
 type evalOptions struct {
-	files      []string
-	recursive  bool
-	policyDir  string
-	config     string
-	nodes      string
+	inputFlags
 	old        string
 	operation  string
-	namespace  string
 	output     string
 	exceptions string
 }
@@ -45,15 +40,10 @@ Objects are numbered in each file from 1; each item of a List counts.
 			return o.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	o.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file, directory or - for standard input (repeatable)")
-	f.BoolVarP(&o.recursive, "recursive", "R", false, "read the sub-directories of -f directories too")
-	f.StringVar(&o.policyDir, "policy-dir", "", "directory of custom policies, loaded next to the built-in ones")
-	f.StringVar(&o.config, "config", "", "podgate config file (data.podgate.config)")
-	f.StringVar(&o.nodes, "nodes", "", "`FILE` of the cluster's Nodes, as kubectl get nodes -o yaml (or -o json) prints them")
 	f.StringVar(&o.operation, "operation", "", "CREATE or UPDATE (default: UPDATE with --old, else CREATE)")
 	f.StringVar(&o.old, "old", "", "the objects as they are now, for an UPDATE (matched by kind, namespace and name)")
-	f.StringVar(&o.namespace, "namespace", "default", "namespace of objects that name none")
 	f.StringVar(&o.exceptions, "exceptions", "", "PolicyExceptions (podgate.dev/v1alpha1) to apply, as the webhook applies the cluster's: a file or a directory")
 	f.StringVarP(&o.output, "output", "o", "text", "text, json or yaml")
 	_ = cmd.MarkFlagRequired("filename")
@@ -86,13 +76,9 @@ func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 			return err
 		}
 	}
-	var docs []document
-	for _, f := range o.files {
-		d, err := readDocuments(f, o.recursive, stdin, stderr)
-		if err != nil {
-			return err
-		}
-		docs = append(docs, d...)
+	docs, err := o.documents(stdin, stderr)
+	if err != nil {
+		return err
 	}
 	olds, err := o.oldObjects(stdin, stderr)
 	if err != nil {

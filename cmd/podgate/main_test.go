@@ -248,7 +248,7 @@ func TestTestFailsOnAFailingRegoTestOrTestdataCase(t *testing.T) {
 }
 
 func TestCheckReportsFileLineAndColumn(t *testing.T) {
-	if code, out, _ := podgate(t, "", "check", repo("examples", "policies")); code != exitOK || !strings.Contains(out, "ok: 5 policies compile") {
+	if code, out, _ := podgate(t, "", "check", repo("examples", "policies")); code != exitOK || !strings.Contains(out, "ok: 6 policies compile") {
 		t.Fatalf("good policies: exit %d %q", code, out)
 	}
 	dir := t.TempDir()

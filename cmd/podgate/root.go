@@ -24,7 +24,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newEvalCommand(), newAuditCommand(), newTestCommand(), newCheckCommand(), newFmtCommand(), newVersionCommand())
+	root.AddCommand(newEvalCommand(), newExplainCommand(), newAuditCommand(), newTestCommand(), newCheckCommand(), newFmtCommand(), newVersionCommand())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

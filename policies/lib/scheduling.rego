@@ -54,8 +54,9 @@ daemonset_host_network_tolerations := [{"key": "node.kubernetes.io/network-unava
 
 # tolerates(toleration, taint): core/v1 Toleration.ToleratesTaint. An empty
 # effect matches every effect, an empty key matches every key, operator
-# Exists matches any value, Equal (or no operator) needs the same value; any
-# other operator matches nothing.
+# Exists matches any value, Equal (or no operator) needs the same value; Gt
+# and Lt compare integers when comparison_operators is on; any other
+# operator matches nothing.
 tolerates(toleration, taint) if {
 	effect_matches(object.get(toleration, "effect", ""), object.get(taint, "effect", ""))
 	key_matches(object.get(toleration, "key", ""), object.get(taint, "key", ""))
@@ -73,6 +74,40 @@ key_matches(key, key) if key != ""
 value_matches("Exists", _, _)
 
 value_matches(operator, value, value) if operator in {"", "Equal"}
+
+# Gt and Lt (KEP-5471): the taint's value compared with the toleration's,
+# both decimal integers, only where the cluster runs with the
+# TaintTolerationComparisonOperators feature gate (alpha since Kubernetes
+# 1.35, off by default). Without it the scheduler matches them with nothing
+# and the API server rejects new pods that use them.
+value_matches("Gt", value, taint_value) if {
+	comparison_operators
+	decimal_integer(taint_value) > decimal_integer(value)
+}
+
+value_matches("Lt", value, taint_value) if {
+	comparison_operators
+	decimal_integer(taint_value) < decimal_integer(value)
+}
+
+# comparison_operators: config policies.tolerations.comparisonOperators says
+# the cluster's kube-apiserver and kube-scheduler run with the gate on. It
+# describes the cluster, so every policy (and podgate explain) follows it.
+comparison_operators if data.podgate.config.policies.tolerations.comparisonOperators == true
+
+comparison_operator(toleration) if object.get(toleration, "operator", "") in {"Gt", "Lt"}
+
+# decimal_integer(s): what the scheduler's compareNumericValues accepts:
+# content.IsDecimalInteger (an optional minus, no plus, no leading zeros)
+# and strconv.ParseInt(s, 10, 64) (within int64). Stricter than integer(),
+# the ParseInt of node affinity's Gt and Lt.
+decimal_integer(s) := n if {
+	is_string(s)
+	regex.match(`^(0|-?[1-9][0-9]{0,18})$`, s)
+	n := to_number(s)
+	n >= -9223372036854775808
+	n <= 9223372036854775807
+}
 
 # tolerated(tolerations, taint): some toleration of the list tolerates taint.
 tolerated(tolerations, taint) if {
@@ -375,3 +410,63 @@ accepting_count(kind, spec, inventory) := sum([g.count |
 	some g in node_groups(spec, inventory)
 	not rejection(spec, tolerations, g.first, g.node)
 ])
+
+# --- why nodes are out, in words ----------------------------------------------
+#
+# The messages of tolerations/schedulable and placement/single-node: the
+# rejections of many nodes told as the scheduler's FitError tells them,
+# identical reasons grouped with their node count.
+
+# reason_groups(rejections): identical reasons grouped with their node
+# count, most frequent first, then in the order of the first node (by
+# name) that gives the reason, so the message follows kubectl get nodes.
+# Each rejection {"rejection": r, "count": n, "first": name} stands for n
+# nodes, the first of them named first.
+reason_groups(rejections) := [{"reason": p[3].reason, "text": p[2]} | some p in sorted] if {
+	sorted := sort([[0 - n, first, reason_text(r, n), r] |
+		some r in {x.rejection | some x in rejections}
+		n := sum([x.count | some x in rejections; x.rejection == r])
+		first := min({x.first | some x in rejections; x.rejection == r})
+	])
+}
+
+reason_text(r, n) := sprintf("%d %s cordoned", [n, plural(n, "is", "are")]) if r.reason == "cordoned"
+
+reason_text(r, n) := sprintf("%d %s untolerated taint %s", [n, plural(n, "has", "have"), r.taint]) if r.reason == "taint"
+
+reason_text(r, n) := sprintf("%d %s not match the nodeSelector", [n, plural(n, "does", "do")]) if r.reason == "nodeSelector"
+
+reason_text(r, n) := sprintf("%d %s not match the required node affinity", [n, plural(n, "does", "do")]) if r.reason == "affinity"
+
+plural(1, one, _) := one
+
+plural(n, _, many) := many if n != 1
+
+# fix_field(reasons): the field a user edits. A nodeSelector or node
+# affinity that rules out the untainted nodes is the pod's own choice and
+# comes first; taints and cordoned nodes are fixed with tolerations.
+fix_field(reasons) := ["nodeSelector"] if {
+	"nodeSelector" in reasons
+} else := ["affinity", "nodeAffinity"] if {
+	"affinity" in reasons
+} else := ["tolerations"]
+
+# Fixes in the order they are offered.
+fix_hints := [
+	["nodeSelector", "fix the nodeSelector (or label a node to match it)"],
+	["affinity", "relax the required node affinity (or label a node to match it)"],
+	["taint", "tolerate a listed taint if the pods belong on those nodes"],
+	["cordoned", "uncordon a node"],
+]
+
+# fixes(reasons): the fixes for the reasons present, in fix_hints order.
+fixes(reasons) := [hint | some [reason, hint] in fix_hints; reason in reasons]
+
+# or_list(items): "a", "a or b", "a, b, or c".
+or_list(items) := items[0] if count(items) == 1
+
+or_list(items) := sprintf("%s or %s", items) if count(items) == 2
+
+or_list(items) := sprintf("%s, or %s", [concat(", ", array.slice(items, 0, count(items) - 1)), items[count(items) - 1]]) if {
+	count(items) > 2
+}

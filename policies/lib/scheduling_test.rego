@@ -30,7 +30,8 @@ matching_table := [
 	[{"operator": "Exists", "effect": "NoExecute"}, taint_cp, false],
 	[{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}, taint_cp, true], # "" == ""
 	[{"key": "node-role.kubernetes.io/control-plane", "value": "true", "effect": "NoSchedule"}, taint_cp, false],
-	[{"key": "dedicated", "operator": "Gt", "value": "gpu"}, taint_gpu, false], # unknown operator
+	[{"key": "dedicated", "operator": "Gt", "value": "gpu"}, taint_gpu, false], # Gt without the feature gate
+	[{"key": "dedicated", "operator": "Sometimes"}, taint_gpu, false], # unknown operator
 	[{"key": "dedicated", "operator": "Exists", "effect": "PreferNoSchedule"}, {"key": "dedicated", "effect": "PreferNoSchedule"}, true],
 ]
 
@@ -56,6 +57,55 @@ print_if_different(toleration, taint, got, want) if {
 	got != want
 	print("tolerates", toleration, taint, "=", got, "want", want)
 	false
+}
+
+# --- Gt and Lt (core/v1 compareNumericValues, KEP-5471) ---------------------
+
+taint_cores(value) := {"key": "cores", "value": value, "effect": "NoSchedule"}
+
+comparison_table := [
+	# [toleration, taint, tolerates] with comparisonOperators on
+	[{"key": "cores", "operator": "Gt", "value": "4"}, taint_cores("8"), true],
+	[{"key": "cores", "operator": "Gt", "value": "8"}, taint_cores("8"), false],
+	[{"key": "cores", "operator": "Lt", "value": "9"}, taint_cores("8"), true],
+	[{"key": "cores", "operator": "Lt", "value": "8"}, taint_cores("8"), false],
+	[{"key": "cores", "operator": "Lt", "value": "10"}, taint_cores("9"), true], # numbers, not strings
+	[{"key": "cores", "operator": "Gt", "value": "-5"}, taint_cores("-1"), true],
+	[{"key": "cores", "operator": "Gt", "value": "4"}, taint_cores("08"), false], # a leading zero is no decimal integer
+	[{"key": "cores", "operator": "Gt", "value": "+4"}, taint_cores("8"), false], # nor is a plus
+	[{"key": "cores", "operator": "Gt", "value": "4"}, taint_cores("-0"), false],
+	[{"key": "cores", "operator": "Gt", "value": "4"}, taint_cores("9223372036854775808"), false], # beyond int64
+	[{"key": "cores", "operator": "Lt", "value": "9223372036854775807"}, taint_cores("9223372036854775806"), true],
+	[{"key": "cores", "operator": "Gt", "value": "4"}, taint_cores(""), false],
+	[{"key": "cores", "operator": "Gt", "value": "4"}, taint_cores("eight"), false],
+	[{"key": "cores", "operator": "Gt", "value": "4", "effect": "NoExecute"}, taint_cores("8"), false], # effect still matters
+	[{"key": "other", "operator": "Gt", "value": "4"}, taint_cores("8"), false], # key still matters
+	[{"key": "cores", "operator": "Gt", "value": 4}, taint_cores("8"), false], # not a string
+]
+
+test_gt_and_lt_compare_decimal_integers_when_the_gate_is_on if {
+	every row in comparison_table {
+		[toleration, taint, want] := row
+		got := tolerates(toleration, taint) with data.podgate.config.policies.tolerations.comparisonOperators as true
+		print_if_different(toleration, taint, got, want)
+	}
+}
+
+test_gt_and_lt_match_nothing_when_the_gate_is_off if {
+	every row in comparison_table {
+		[toleration, taint, _] := row
+		not scheduling.tolerates(toleration, taint)
+	}
+}
+
+test_decimal_integers_are_what_the_scheduler_parses if {
+	scheduling.decimal_integer("0") == 0
+	scheduling.decimal_integer("-12") == -12
+	scheduling.decimal_integer("9223372036854775807") == 9223372036854775807
+	scheduling.decimal_integer("-9223372036854775808") == -9223372036854775808
+	every s in ["007", "+5", "-0", "", "1.5", "1e3", " 1", "9223372036854775808", "-9223372036854775809"] {
+		not scheduling.decimal_integer(s)
+	}
 }
 
 # --- node affinity (component-helpers nodeaffinity) ---------------------------

@@ -20,6 +20,9 @@
 #     unused:
 #       enforcement: warn
 #       summary: every toleration matches a taint of some node
+#     comparison-operator:
+#       enforcement: warn
+#       summary: Gt and Lt tolerations only where the cluster compares them (config comparisonOperators)
 package podgate.policies.tolerations
 
 # Decisions where the spec is silent:
@@ -43,6 +46,16 @@ package podgate.policies.tolerations
 #   has them right now. It also ignores wildcard and control-plane
 #   tolerations, which are deliberate (and reported by their own rules
 #   outside allowedNamespaces).
+# - comparison-operator: Gt and Lt tolerations (KEP-5471) need the
+#   TaintTolerationComparisonOperators feature gate on kube-apiserver and
+#   kube-scheduler (alpha since 1.35, off by default). config
+#   comparisonOperators says whether the cluster has it: on, they match as
+#   the scheduler matches them (in every rule and policy, see
+#   scheduling.tolerates) and only a value that is not a decimal integer is
+#   reported (the API server rejects it); off, they match nothing, as in a
+#   scheduler without the gate, and each one is reported: the API server
+#   rejects new pods with them, a scheduler without the gate ignores them.
+#   unused leaves the tolerations this rule reports to it.
 
 import data.podgate.lib.scheduling
 import data.podgate.lib.workload
@@ -87,21 +100,22 @@ control_plane(toleration) if object.get(toleration, "key", "") in config.control
 toleration_field(i) := workload.field(workload.spec_field_path(["tolerations", i]))
 
 # toleration_text: a toleration as kubectl describe pod prints it,
-# e.g. "dedicated=gpu:NoSchedule" or "node-role.kubernetes.io/control-plane:NoSchedule op=Exists".
+# e.g. "dedicated=gpu:NoSchedule" or "node-role.kubernetes.io/control-plane:NoSchedule op=Exists",
+# with " op=Gt" or " op=Lt" added (kubectl leaves them out).
 toleration_text(t) := trim_space(concat("", [
 	object.get(t, "key", ""),
 	prefixed("=", object.get(t, "value", "")),
 	prefixed(":", object.get(t, "effect", "")),
-	prefixed(" op=", exists_operator(t)),
+	prefixed(" op=", shown_operator(t)),
 ]))
 
 prefixed(_, "") := ""
 
 prefixed(prefix, s) := concat("", [prefix, s]) if s != ""
 
-exists_operator(t) := "Exists" if object.get(t, "operator", "") == "Exists"
+shown_operator(t) := object.get(t, "operator", "") if object.get(t, "operator", "") in {"Exists", "Gt", "Lt"}
 
-exists_operator(t) := "" if object.get(t, "operator", "") != "Exists"
+shown_operator(t) := "" if not object.get(t, "operator", "") in {"Exists", "Gt", "Lt"}
 
 violation contains v if {
 	not allowed_namespace
@@ -141,6 +155,7 @@ violation contains v if {
 	not wildcard(t)
 	not control_plane(t)
 	not object.get(t, "key", "") in transient_taint_keys
+	not comparison_problem(t)
 	not matches_some_node(t)
 	v := {
 		"rule": "unused",
@@ -155,6 +170,40 @@ violation contains v if {
 matches_some_node(toleration) if {
 	some taint in scheduling.inventory_taints(data.podgate.inventory)
 	scheduling.tolerates(toleration, taint)
+}
+
+violation contains v if {
+	some i, t in scheduling.spec_tolerations(spec)
+	problem := comparison_problem(t)
+	v := {
+		"rule": "comparison-operator",
+		"msg": sprintf("toleration %q %s", [toleration_text(t), problem]),
+		"field": toleration_field(i),
+	}
+}
+
+# comparison_problem(t): what is wrong with a Gt or Lt toleration on this
+# cluster; undefined when nothing is.
+comparison_problem(t) := sprintf(
+	concat("", [
+		"uses operator %s, which needs the feature gate TaintTolerationComparisonOperators (alpha since Kubernetes 1.35, off by default): ",
+		"without it the API server rejects the pod (Unsupported value: %q) and a kube-scheduler without it ignores the toleration; ",
+		"use operator Equal or Exists, or, if kube-apiserver and kube-scheduler run with the gate, ",
+		"set policies.tolerations.comparisonOperators: true in podgate's config",
+	]),
+	[t.operator, t.operator],
+) if {
+	scheduling.comparison_operator(t)
+	not scheduling.comparison_operators
+} else := sprintf(
+	concat("", [
+		"compares taint values with its value %q, which is not a decimal integer (digits with an optional leading minus, no leading zeros, 64 bits), ",
+		"so the API server rejects the pod; write the bound as an integer, e.g. \"4\"",
+	]),
+	[object.get(t, "value", "")],
+) if {
+	scheduling.comparison_operator(t)
+	not scheduling.decimal_integer(object.get(t, "value", ""))
 }
 
 violation contains v if {
@@ -184,7 +233,7 @@ violation contains v if {
 		some g in nodes
 		r := scheduling.rejection(spec, tolerations, g.first, g.node)
 	]
-	groups := reason_groups(rejections)
+	groups := scheduling.reason_groups(rejections)
 	v := {
 		"rule": "schedulable",
 		"msg": sprintf("0/%d nodes can run %s: %s; %s", [
@@ -192,7 +241,7 @@ violation contains v if {
 			concat(", ", [g.text | some g in groups]),
 			fix_text({g.reason | some g in groups}),
 		]),
-		"field": workload.field(workload.spec_field_path(schedulable_field({g.reason | some g in groups}))),
+		"field": workload.field(workload.spec_field_path(scheduling.fix_field({g.reason | some g in groups}))),
 	}
 }
 
@@ -200,57 +249,6 @@ subject := "this pod" if workload.kind == "Pod"
 
 subject := "its pods" if workload.kind != "Pod"
 
-# reason_groups(rejections): identical reasons grouped with their node
-# count, most frequent first, then in the order of the first node (by
-# name) that gives the reason, so the message follows kubectl get nodes.
-# Each rejection stands for count nodes, the first of them named first.
-reason_groups(rejections) := [{"reason": p[3].reason, "text": p[2]} | some p in sorted] if {
-	sorted := sort([[0 - n, first, reason_text(r, n), r] |
-		some r in {x.rejection | some x in rejections}
-		n := sum([x.count | some x in rejections; x.rejection == r])
-		first := min({x.first | some x in rejections; x.rejection == r})
-	])
-}
-
-reason_text(r, n) := sprintf("%d %s cordoned", [n, plural(n, "is", "are")]) if r.reason == "cordoned"
-
-reason_text(r, n) := sprintf("%d %s untolerated taint %s", [n, plural(n, "has", "have"), r.taint]) if r.reason == "taint"
-
-reason_text(r, n) := sprintf("%d %s not match the nodeSelector", [n, plural(n, "does", "do")]) if r.reason == "nodeSelector"
-
-reason_text(r, n) := sprintf("%d %s not match the required node affinity", [n, plural(n, "does", "do")]) if r.reason == "affinity"
-
-plural(1, one, _) := one
-
-plural(n, _, many) := many if n != 1
-
-# schedulable_field(reasons): the field a user edits. A nodeSelector or
-# node affinity that rules out the untainted nodes is the pod's own choice
-# and comes first; taints and cordoned nodes are fixed with tolerations.
-schedulable_field(reasons) := ["nodeSelector"] if {
-	"nodeSelector" in reasons
-} else := ["affinity", "nodeAffinity"] if {
-	"affinity" in reasons
-} else := ["tolerations"]
-
-# Fixes in the order they are offered.
-fix_hints := [
-	["nodeSelector", "fix the nodeSelector (or label a node to match it)"],
-	["affinity", "relax the required node affinity (or label a node to match it)"],
-	["taint", "tolerate a listed taint if the pods belong on those nodes"],
-	["cordoned", "uncordon a node"],
-]
-
 # fix_text(reasons): the fixes for the reasons present; warn by default
 # because an autoscaler may still add a node that fits.
-fix_text(reasons) := sprintf("%s (or make sure an autoscaler adds a node that fits)", [or_list(hints)]) if {
-	hints := [hint | some [reason, hint] in fix_hints; reason in reasons]
-}
-
-or_list(items) := items[0] if count(items) == 1
-
-or_list(items) := sprintf("%s or %s", items) if count(items) == 2
-
-or_list(items) := sprintf("%s, or %s", [concat(", ", array.slice(items, 0, count(items) - 1)), items[count(items) - 1]]) if {
-	count(items) > 2
-}
+fix_text(reasons) := sprintf("%s (or make sure an autoscaler adds a node that fits)", [scheduling.or_list(scheduling.fixes(reasons))])

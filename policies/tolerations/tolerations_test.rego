@@ -34,7 +34,7 @@ test_every_testdata_case_fires_exactly_its_expected_rules if {
 }
 
 test_every_rule_has_an_allowed_and_a_denied_case if {
-	every rule in {"control-plane", "wildcard", "schedulable", "unused"} {
+	every rule in {"control-plane", "wildcard", "schedulable", "unused", "comparison-operator"} {
 		some c in cases
 		rule in c.expect.violations
 	}
@@ -296,4 +296,44 @@ test_node_selector_case_points_at_the_node_selector_and_lists_every_fix if {
 		"tolerate a listed taint if the pods belong on those nodes, or uncordon a node ",
 		"(or make sure an autoscaler adds a node that fits)",
 	]))
+}
+
+# --- comparison-operator and Gt/Lt matching ------------------------------------
+
+cores(n) := node({"kubernetes.io/hostname": sprintf("cores-%s", [n])}, [{"key": "cores", "value": n, "effect": "NoSchedule"}])
+
+gt_four := {"key": "cores", "operator": "Gt", "value": "4", "effect": "NoSchedule"}
+
+test_gt_toleration_without_the_gate_is_reported_and_matches_nothing if {
+	obj := pod({"containers": containers, "tolerations": [gt_four]})
+	vs := violations(obj, {"big": cores("8")})
+	rules(obj, {"big": cores("8")}) == {"comparison-operator", "schedulable"}
+	some v in vs
+	v.rule == "comparison-operator"
+	v.field == "spec.tolerations[0]"
+	startswith(v.msg, "toleration \"cores=4:NoSchedule op=Gt\" uses operator Gt, which needs the feature gate TaintTolerationComparisonOperators")
+	contains(v.msg, "the API server rejects the pod (Unsupported value: \"Gt\")")
+	contains(v.msg, "set policies.tolerations.comparisonOperators: true")
+}
+
+test_gt_toleration_with_the_gate_lets_the_pod_onto_larger_nodes if {
+	obj := pod({"containers": containers, "tolerations": [gt_four]})
+	rs := rules(obj, {"big": cores("8")}) with data.podgate.config.policies.tolerations.comparisonOperators as true
+	rs == set()
+	small := rules(obj, {"small": cores("2")}) with data.podgate.config.policies.tolerations.comparisonOperators as true
+	small == {"schedulable", "unused"}
+}
+
+test_lt_toleration_with_a_value_that_is_no_decimal_integer_is_reported if {
+	obj := pod({"containers": containers, "tolerations": [{"key": "cores", "operator": "Lt", "value": "08"}]})
+	vs := violations(obj, {"big": cores("8")}) with data.podgate.config.policies.tolerations.comparisonOperators as true
+	[v] := [v | some v in vs; v.rule != "schedulable"]
+	v.rule == "comparison-operator"
+	contains(v.msg, "its value \"08\", which is not a decimal integer")
+}
+
+test_comparison_tolerations_are_never_also_unused if {
+	obj := pod({"containers": containers, "tolerations": [gt_four, {"key": "plain", "operator": "Exists"}]})
+	fields := {v.field | some v in violations(obj, {"plain": plain}); v.rule == "unused"}
+	fields == {"spec.tolerations[1]"}
 }

@@ -23,12 +23,15 @@ var workloadKinds = []string{"Pod", "Deployment", "StatefulSet", "DaemonSet", "R
 // TestTheChartObeysPodgatesOwnPolicies runs every workload the chart
 // renders, in every TLS mode, through the built-in policies with the
 // default configuration (in which the release namespace is not excluded)
-// and the test cluster's Nodes: no deny, no warning, and nothing for the
-// mutating webhook to add.
+// and the test cluster's Nodes plus a second plain worker: no deny, no
+// warning, and nothing for the mutating webhook to add. (With the test
+// cluster's one plain worker, any two replicas fit only that node, and
+// placement/single-node would say so of every Deployment: a fact about
+// that cluster, not about the chart.)
 func TestTheChartObeysPodgatesOwnPolicies(t *testing.T) {
 	bin := requireHelms(t)["helm4"]
 	eng := testenv.Engine(t, "")
-	nodes := map[string]engine.Node{}
+	nodes := map[string]engine.Node{"worker-4": {Labels: map[string]string{"kubernetes.io/hostname": "worker-4"}}}
 	for _, n := range cluster.Nodes() {
 		nodes[n.Name] = inventory.Facts(n)
 	}

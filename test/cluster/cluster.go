@@ -89,6 +89,11 @@ type Options struct {
 	// NoCRDs leaves out podgate's CRDs (PolicyException, Report), which
 	// Start installs otherwise, as the chart does (InstallCRDs).
 	NoCRDs bool
+	// FeatureGates, when set, is passed as --feature-gates to
+	// kube-apiserver and, in a simulated cluster, to
+	// kube-controller-manager and kube-scheduler, e.g.
+	// "TaintTolerationComparisonOperators=true".
+	FeatureGates string
 	// Log receives progress ("cluster up in 3.1s"), build notices and,
 	// when Start fails, the end of every log; nil means os.Stderr, so a
 	// failed start is never silent.

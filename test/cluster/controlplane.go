@@ -98,7 +98,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		ControlPlaneStartTimeout: controlPlaneTimeout,
 		ControlPlaneStopTimeout:  controlPlaneStopTimeout,
 	}
-	configureAPIServer(c.env.ControlPlane.GetAPIServer().Configure(), c.simulated)
+	configureAPIServer(c.env.ControlPlane.GetAPIServer().Configure(), c.simulated, c.opts.FeatureGates)
 	_, startErr := c.env.Start() // takes no context: ctx is checked after
 	// Hand the reaper what envtest started even when Start failed half way.
 	if err := c.reaper.adoptChildren(); err != nil {
@@ -133,9 +133,12 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 //
 // A simulated cluster has both controllers (and kwok reporting Ready), so
 // there every default admission plugin is on, as in a real cluster.
-func configureAPIServer(args *envtest.Arguments, simulated bool) {
+func configureAPIServer(args *envtest.Arguments, simulated bool, gates string) {
 	args.Set("advertise-address", "127.0.0.1")
 	args.Set("endpoint-reconciler-type", "none")
+	if gates != "" {
+		args.Set("feature-gates", gates)
+	}
 	if simulated {
 		args.Disable("disable-admission-plugins")
 		return

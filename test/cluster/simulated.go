@@ -55,14 +55,14 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 	// Every controller but nodeipam, which wants a cluster CIDR and has
 	// nothing to do here: the node lifecycle controller must run, as only
 	// it removes node.kubernetes.io/not-ready from a Node that turned Ready.
-	if err := c.startProcess("kube-controller-manager", c.binPath("kube-controller-manager"),
+	if err := c.startProcess("kube-controller-manager", c.binPath("kube-controller-manager"), c.withGates(
 		"--kubeconfig", kubeconfig, "--use-service-account-credentials", "--controllers", "*,-nodeipam", "--leader-elect=false",
 		"--secure-port=0", "--service-account-private-key-file", filepath.Join(certDir, "sa-signer.key"),
-		"--root-ca-file", rootCA, "--node-monitor-period=1s"); err != nil {
+		"--root-ca-file", rootCA, "--node-monitor-period=1s")...); err != nil {
 		return err
 	}
-	if err := c.startProcess("kube-scheduler", c.binPath("kube-scheduler"),
-		"--kubeconfig", c.kubeconfig, "--leader-elect=false", "--secure-port=0"); err != nil {
+	if err := c.startProcess("kube-scheduler", c.binPath("kube-scheduler"), c.withGates(
+		"--kubeconfig", c.kubeconfig, "--leader-elect=false", "--secure-port=0")...); err != nil {
 		return err
 	}
 	stages, err := filepath.Glob(filepath.Join(c.binPath("kwok-stages"), "*.yaml"))
@@ -78,6 +78,15 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 		return err
 	}
 	return c.waitDefaultServiceAccount(ctx)
+}
+
+// withGates adds --feature-gates (Options.FeatureGates) to a component's
+// arguments.
+func (c *Cluster) withGates(args ...string) []string {
+	if c.opts.FeatureGates == "" {
+		return args
+	}
+	return append(args, "--feature-gates", c.opts.FeatureGates)
 }
 
 // waitDefaultServiceAccount waits for the controller-manager to create the

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/podgate/podgate/test/cluster"
@@ -61,12 +63,19 @@ func run(ctx context.Context, o options) error {
 // broken; kubectl failing to run at all, or ctx ending, stops it.
 func tell(ctx context.Context, c *cluster.Cluster, out io.Writer, steps []step) error {
 	start := time.Now()
+	var podgateBin string
+	if slices.ContainsFunc(steps, func(s step) bool { return s.program == podgate }) {
+		var err error
+		if podgateBin, err = buildPodgate(ctx, c, out); err != nil {
+			return err
+		}
+	}
 	var contradictions []error
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("interrupted before step %d: %w", i+1, context.Cause(ctx))
 		}
-		printed, runErr := runStep(ctx, c, out, s)
+		printed, runErr := runStep(ctx, c, podgateBin, out, s)
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted in step %d: %w", i+1, context.Cause(ctx))
 		}
@@ -87,15 +96,35 @@ func tell(ctx context.Context, c *cluster.Cluster, out io.Writer, steps []step) 
 	return nil
 }
 
-// runStep prints the step's heading and command, runs kubectl and prints
-// exactly what it printed: stdout and stderr go to one buffer, through one
-// pipe, so they stay in the order a terminal would show them.
-func runStep(ctx context.Context, c *cluster.Cluster, out io.Writer, s step) (string, error) {
+// buildPodgate builds the podgate CLI of the working tree into the
+// cluster's scratch dir, for the steps that run it.
+func buildPodgate(ctx context.Context, c *cluster.Cluster, out io.Writer) (string, error) {
+	start := time.Now()
+	bin := filepath.Join(c.Dir(), podgate)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/podgate")
+	cmd.Dir = c.Root()
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/podgate: %w\n%s", err, output)
+	}
+	fmt.Fprintf(out, "podgate CLI built in %s\n", time.Since(start).Round(time.Millisecond))
+	return bin, nil
+}
+
+// runStep prints the step's heading and command, runs kubectl (or the
+// podgate CLI, with the same kubeconfig) and prints exactly what it
+// printed: stdout and stderr go to one buffer, through one pipe, so they
+// stay in the order a terminal would show them.
+func runStep(ctx context.Context, c *cluster.Cluster, podgateBin string, out io.Writer, s step) (string, error) {
 	heading(out, s.heading)
-	fmt.Fprintf(out, "$ %s\n", commandLine("kubectl", s.args...))
 	ctx, cancel := context.WithTimeout(ctx, kubectlTimeout)
 	defer cancel()
-	cmd := c.KubectlCommand(ctx, s.args...)
+	program, cmd := "kubectl", c.KubectlCommand(ctx, s.args...)
+	if s.program == podgate {
+		program, cmd = podgate, exec.CommandContext(ctx, podgateBin, s.args...)
+		cmd.Dir = c.Root()
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig())
+	}
+	fmt.Fprintf(out, "$ %s\n", commandLine(program, s.args...))
 	var printed bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &printed, &printed
 	err := cmd.Run()
@@ -104,7 +133,7 @@ func runStep(ctx context.Context, c *cluster.Cluster, out io.Writer, s step) (st
 		fmt.Fprintln(out) // so the next heading starts a line
 	}
 	if ctx.Err() != nil && err != nil {
-		err = fmt.Errorf("kubectl: %w", ctx.Err())
+		err = fmt.Errorf("%s: %w", program, ctx.Err())
 	}
 	return printed.String(), err
 }

@@ -25,10 +25,15 @@ func (o outcome) String() string {
 	return [...]string{shown: "shown", admitted: "admitted", warned: "admitted with a warning", denied: "denied by podgate"}[o]
 }
 
-// step is one kubectl run of the story.
+// podgate is the program of the steps that run podgate's CLI instead of
+// kubectl.
+const podgate = "podgate"
+
+// step is one kubectl (or podgate) run of the story.
 type step struct {
 	heading string   // what the step shows, in one line
-	args    []string // kubectl's arguments, run in the repository root
+	program string   // "" for kubectl, or podgate
+	args    []string // the program's arguments, run in the repository root
 	want    outcome
 	says    []string // fragments kubectl's output must hold
 	lacks   []string // object names kubectl's output must not list

@@ -73,10 +73,11 @@ const probesPath = `{range .spec.template.spec.containers[*]}container {.name}: 
 func nginxSteps() []step {
 	const probes = probesPath
 	return append([]step{{
-		heading: "The source notes' nginx Deployment has no probes: podgate admits it and injects readiness, liveness and startup probes",
+		heading: "The source notes' nginx Deployment has no probes and fits only worker-1: podgate admits it, injects readiness, liveness and startup probes, and warns that one node failure takes all 3 replicas down",
 		args:    []string{"apply", "-f", "examples/nginx-deployment.yaml"},
-		want:    admitted,
-		says:    []string{"deployment.apps/nginx-deployment created"},
+		want:    warned,
+		says: []string{"deployment.apps/nginx-deployment created",
+			"Warning: " + podgateSays("placement/single-node", "Deployment", "nginx-deployment") + "all 3 replicas fit only node worker-1"},
 	}, {
 		heading: "The podgate.dev/mutations annotation lists what podgate added, and on which port",
 		args:    []string{"get", "deployment", "nginx-deployment", "-o", `jsonpath={.metadata.annotations.podgate\.dev/mutations}{"\n"}`},
@@ -156,6 +157,14 @@ func examplesSteps() []step {
 		args:    apply("pod-no-node-fits.yaml"),
 		want:    warned,
 		says:    []string{"pod/trainer created", "Warning: " + podgateSays("tolerations/schedulable", "Pod", "trainer") + "0/4 nodes can run this pod"},
+	}, {
+		heading: "podgate explain says why no node takes the trainer: every node with the scheduler's reason, and the two nodes one change away",
+		program: podgate,
+		args:    []string{"explain", "-f", "examples/pod-no-node-fits.yaml"},
+		want:    shown,
+		says: []string{"No node can run this pod, so it stays Pending (kube-scheduler: 0/4 nodes are available",
+			"one change would let it onto worker-1 (NodeAffinity: nodeSelector gpu=true does not match: the node has no label gpu) or worker-2 (TaintToleration: untolerated taint dedicated=gpu:NoSchedule)",
+			"NodeUnschedulable: the node is cordoned"},
 	}, {
 		heading: "A mysql StatefulSet whose volumeClaimTemplates give each replica its own volume: podgate admits it",
 		args:    apply("mysql-statefulset.yaml"),

@@ -52,12 +52,14 @@ url=${url%/validate}
 echo "url: $url"
 echo "caBundle: ${ca:0:40}..."
 
-heading "Install charts/podgate from the working tree as release $release (tls.mode=manual, webhook.url)"
-printf '$ helm upgrade --install %s charts/podgate --namespace %s --create-namespace --set tls.mode=manual --set tls.manual.secretName=%s-tls --set tls.manual.caBundle=$CA --set webhook.url=%s\n' \
+# The cluster's own podgate installed the Report CRD already, as another
+# tool (Kyverno, Kubewarden) would have: the chart must not install it again.
+heading "Install charts/podgate from the working tree as release $release (tls.mode=manual, webhook.url; the Report CRD is there already)"
+printf '$ helm upgrade --install %s charts/podgate --namespace %s --create-namespace --set tls.mode=manual --set tls.manual.secretName=%s-tls --set tls.manual.caBundle=$CA --set webhook.url=%s --set audit.installReportCRD=false\n' \
   "$release" "$release" "$release" "$url"
 "$helm" upgrade --install "$release" charts/podgate --namespace "$release" --create-namespace \
   --set tls.mode=manual --set "tls.manual.secretName=$release-tls" --set "tls.manual.caBundle=$ca" \
-  --set "webhook.url=$url"
+  --set "webhook.url=$url" --set audit.installReportCRD=false
 
 heading "The chart's webhook configurations, next to the cluster's own"
 show "$kubectl" get validatingwebhookconfigurations,mutatingwebhookconfigurations

@@ -58,6 +58,9 @@ func TestSeedNginxDeploymentGetsProbesAndStillRollsToANewImage(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "deployment.apps/nginx-deployment created") {
 		t.Fatalf("apply: %v\n%s%s", err, stdout, stderr)
 	}
+	if want := "Warning: [placement/single-node] Deployment " + ns + "/nginx-deployment: all 3 replicas fit only node worker-1"; !strings.Contains(stderr, want) {
+		t.Errorf("kubectl printed\n%s\nwant %q", stderr, want)
+	}
 	d := getDeployment(t, ns, "nginx-deployment")
 	c := d.Spec.Template.Spec.Containers[0]
 	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
@@ -116,6 +119,25 @@ func TestPodNoNodeToleratesIsAdmittedWithAWarning(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "Warning: [tolerations/schedulable] Pod "+ns+"/trainer: 0/4 nodes can run this pod") {
 		t.Fatalf("kubectl printed\n%s\nwant the schedulable warning", stderr)
+	}
+}
+
+// podgate's tolerations/comparison-operator warns that a cluster without
+// TaintTolerationComparisonOperators (this one) rejects a Gt toleration:
+// the API server does, before the validating webhook is asked.
+func TestAnAPIServerWithoutTheComparisonGateRejectsAGtTolerationAsPodgateSays(t *testing.T) {
+	requireBed(t)
+	ns := testNamespace(t)
+	pod := `apiVersion: v1
+kind: Pod
+metadata: {name: render}
+spec:
+  containers: [{name: render, image: "blender:4.2.1", ports: [{containerPort: 8080}]}]
+  tolerations: [{key: node.example.com/cores, operator: Gt, value: "4", effect: NoSchedule}]
+`
+	stdout, stderr, err := kubectlApply(t, pod, "-n", ns)
+	if err == nil || !strings.Contains(stderr, `Unsupported value: "Gt"`) {
+		t.Fatalf("kubectl apply: %v\n%s%s\nwant the API server to reject operator Gt", err, stdout, stderr)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -47,14 +49,7 @@ func TestPodgateSchedulablePredictsWhatKubeSchedulerDoes(t *testing.T) {
 	if bed == nil {
 		t.Skip("schedcheck: no cluster in -short mode")
 	}
-	seed := uint64(defaultSeed)
-	if s := os.Getenv("PODGATE_SCHEDCHECK_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("PODGATE_SCHEDCHECK_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d (PODGATE_SCHEDCHECK_SEED=%d reproduces this run)", seed, seed)
+	seed := seedFromEnv(t)
 	r := rand.New(rand.NewPCG(seed, seed))
 	createNamespace(t)
 	layouts := map[string][]*corev1.Node{
@@ -84,6 +79,21 @@ func TestPodgateSchedulablePredictsWhatKubeSchedulerDoes(t *testing.T) {
 	fmt.Fprintln(os.Stderr, "schedcheck: "+report)
 }
 
+// seedFromEnv is the random generators' seed: PODGATE_SCHEDCHECK_SEED, or
+// defaultSeed.
+func seedFromEnv(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(defaultSeed)
+	if s := os.Getenv("PODGATE_SCHEDCHECK_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("PODGATE_SCHEDCHECK_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("seed %d (PODGATE_SCHEDCHECK_SEED=%d reproduces this run)", seed, seed)
+	return seed
+}
+
 // runLayout creates the layout's Nodes, one pod per table case and
 // randomPerLayout random pods, waits for the scheduler's verdicts, then
 // deletes the pods and the Nodes.
@@ -111,7 +121,8 @@ func runLayout(t *testing.T, r *rand.Rand, layout string, nodes []*corev1.Node) 
 	return results
 }
 
-// podgateOn loads the built-in policies with the live Nodes as inventory.
+// podgateOn loads the built-in policies, with podgateConfig, and the live
+// Nodes as inventory.
 func podgateOn(t *testing.T, names []string) *engine.Engine {
 	t.Helper()
 	nodes := map[string]engine.Node{}
@@ -122,8 +133,12 @@ func podgateOn(t *testing.T, names []string) *engine.Engine {
 		}
 		nodes[name] = inventory.Facts(&n)
 	}
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(config, []byte(podgateConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	e := engine.New()
-	if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
+	if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS, ConfigFile: config}); err != nil {
 		t.Fatalf("load policies: %v", err)
 	}
 	if err := e.SetNodes(t.Context(), nodes); err != nil {
@@ -154,19 +169,35 @@ func createPods(t *testing.T, e *engine.Engine, results []result) {
 	}
 }
 
-func createPod(ctx context.Context, e *engine.Engine, res *result) error {
+// newPod is a pod of spec that requests nothing, in namespace.
+func newPod(name string, spec corev1.PodSpec) *corev1.Pod {
 	pod := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{Name: res.name, Namespace: namespace},
-		Spec:       res.spec,
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       spec,
 	}
 	pod.Spec.Containers = []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}}
-	raw, err := json.Marshal(pod)
+	return pod
+}
+
+// request is the admission request for creating obj, as podgate sees it.
+func request(obj any, kind engine.GroupVersionKind, name string) (*engine.Request, error) {
+	raw, err := json.Marshal(obj)
 	if err != nil {
-		return fmt.Errorf("marshal pod %s: %w", res.name, err)
+		return nil, fmt.Errorf("marshal %s %s: %w", kind.Kind, name, err)
 	}
-	vs, err := e.Violations(ctx, &engine.Request{Kind: engine.GroupVersionKind{Version: "v1", Kind: "Pod"},
-		Namespace: namespace, Name: res.name, Operation: "CREATE", Object: raw})
+	return &engine.Request{Kind: kind, Namespace: namespace, Name: name, Operation: "CREATE", Object: raw}, nil
+}
+
+var podKind = engine.GroupVersionKind{Version: "v1", Kind: "Pod"}
+
+func createPod(ctx context.Context, e *engine.Engine, res *result) error {
+	pod := newPod(res.name, res.spec)
+	req, err := request(pod, podKind, res.name)
+	if err != nil {
+		return err
+	}
+	vs, err := e.Violations(ctx, req)
 	if err != nil {
 		return fmt.Errorf("podgate on pod %s: %w", res.name, err)
 	}
@@ -227,10 +258,12 @@ func decision(p *corev1.Pod) (bound bool, message string, decided bool) {
 	return false, "", false
 }
 
+// createNamespace creates the tests' namespace, once, and waits for its
+// default ServiceAccount.
 func createNamespace(t *testing.T) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-	if err := bed.Client().Create(t.Context(), ns); err != nil {
+	if err := bed.Client().Create(t.Context(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create namespace: %v", err)
 	}
 	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {

@@ -17,6 +17,11 @@ var (
 	effects     = []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.TaintEffectNoExecute, corev1.TaintEffectPreferNoSchedule}
 	labelValues = map[string][]string{"zone": {"a", "b", "c"}, "disktype": {"ssd", "hdd"}, "cores": {"2", "8", "32"}, "gpu": {"true"}}
 	labelKeys   = []string{"zone", "disktype", "cores", "gpu"}
+	// levelKey is a taint with numeric values, for Gt and Lt tolerations
+	// (the cluster runs TaintTolerationComparisonOperators).
+	levelKey         = "level"
+	levelValues      = []string{"0", "3", "10", "25"} // a taint value cannot start with a minus
+	levelTolerations = []string{"-1", "2", "3", "9", "11"}
 )
 
 // node is a Node of a layout: name, labels, taints, cordoned.
@@ -34,32 +39,46 @@ func taint(key, value string, effect corev1.TaintEffect) corev1.Taint {
 }
 
 // randomLayout is 5 Nodes with 0 to 2 taints each, some labels, and one
-// in five cordoned. Taints of one node have distinct key and effect, as
-// the API server requires.
+// in five cordoned.
 func randomLayout(r *rand.Rand, prefix string) []*corev1.Node {
 	var nodes []*corev1.Node
 	for i := range 5 {
-		labels := map[string]string{}
-		for _, k := range labelKeys {
-			if vs := labelValues[k]; r.IntN(3) > 0 {
-				labels[k] = vs[r.IntN(len(vs))]
-			}
-		}
-		var taints []corev1.Taint
-		seen := map[string]bool{}
-		for range r.IntN(3) {
-			t := taint(pick(r, taintKeys), pick(r, taintValues), pick(r, effects))
-			if id := t.Key + ":" + string(t.Effect); !seen[id] {
-				seen[id] = true
-				taints = append(taints, t)
-			}
-		}
-		nodes = append(nodes, node(fmt.Sprintf("%sn%d", prefix, i), labels, r.IntN(5) == 0, taints...))
+		nodes = append(nodes, randomNode(r, fmt.Sprintf("%sn%d", prefix, i), 3, 5, func() corev1.Taint { return randomTaint(r, effects) }))
 	}
 	return nodes
 }
 
+// randomNode is a Node with some labels of the pools, 0 to maxTaints-1
+// taints from newTaint (of distinct key and effect, as the API server
+// requires), cordoned one time in cordonOneIn.
+func randomNode(r *rand.Rand, name string, maxTaints, cordonOneIn int, newTaint func() corev1.Taint) *corev1.Node {
+	labels := map[string]string{}
+	for _, k := range labelKeys {
+		if vs := labelValues[k]; r.IntN(3) > 0 {
+			labels[k] = vs[r.IntN(len(vs))]
+		}
+	}
+	var taints []corev1.Taint
+	seen := map[string]bool{}
+	for range r.IntN(maxTaints) {
+		t := newTaint()
+		if id := t.Key + ":" + string(t.Effect); !seen[id] {
+			seen[id] = true
+			taints = append(taints, t)
+		}
+	}
+	return node(name, labels, r.IntN(cordonOneIn) == 0, taints...)
+}
+
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+// randomTaint is one taint of the pools, one in four a numeric level.
+func randomTaint(r *rand.Rand, effects []corev1.TaintEffect) corev1.Taint {
+	if r.IntN(4) == 0 {
+		return taint(levelKey, pick(r, levelValues), pick(r, effects))
+	}
+	return taint(pick(r, taintKeys), pick(r, taintValues), pick(r, effects))
+}
 
 // randomPodSpec is a pod spec with 0 to 3 tolerations, 0 to 2 nodeSelector
 // entries and, one time in two, 1 or 2 required node affinity terms, over
@@ -87,8 +106,16 @@ func randomPodSpec(r *rand.Rand, nodeNames []string) corev1.PodSpec {
 }
 
 // randomToleration keeps to what the API server accepts: an empty key
-// needs Exists, Exists takes no value.
+// needs Exists, Exists takes no value, Gt and Lt a decimal integer. One in
+// five compares the numeric level.
 func randomToleration(r *rand.Rand) corev1.Toleration {
+	if r.IntN(5) == 0 {
+		t := corev1.Toleration{Key: levelKey, Operator: pick(r, []corev1.TolerationOperator{corev1.TolerationOpGt, corev1.TolerationOpLt}), Value: pick(r, levelTolerations)}
+		if r.IntN(3) > 0 {
+			t.Effect = pick(r, effects)
+		}
+		return t
+	}
 	t := corev1.Toleration{Operator: pick(r, []corev1.TolerationOperator{"", corev1.TolerationOpEqual, corev1.TolerationOpExists})}
 	if r.IntN(8) > 0 {
 		t.Key = pick(r, append(taintKeys, "other"))

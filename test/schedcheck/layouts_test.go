@@ -24,7 +24,8 @@ func notesLayout(p string) []*corev1.Node {
 }
 
 // taintedLayout has no node that takes a pod without tolerations: every
-// effect, taints with and without values, a cordoned node with a taint.
+// effect, taints with and without values, a numeric one for Gt and Lt, a
+// cordoned node with a taint.
 func taintedLayout(p string) []*corev1.Node {
 	return []*corev1.Node{
 		node(p+"gpu", map[string]string{"zone": "a", "gpu": "true", "cores": "32"}, false, taint("dedicated", "gpu", noSchedule)),
@@ -34,6 +35,7 @@ func taintedLayout(p string) []*corev1.Node {
 		node(p+"cordoned", map[string]string{"zone": "a", "disktype": "hdd", "cores": "2"}, true, taint("dedicated", "gpu", noSchedule)),
 		node(p+"spot", map[string]string{"zone": "b", "cores": "16"}, false,
 			taint("spot", "", noExecute), taint("spot", "", noSchedule)),
+		node(p+"level", map[string]string{"zone": "c", "cores": "8"}, false, taint(levelKey, "10", noSchedule)),
 	}
 }
 
@@ -95,6 +97,10 @@ var table = []tableCase{
 	{"tolerates spot NoSchedule but not NoExecute", tolerations(tol("spot", exists, "", noSchedule))},
 	{"tolerates a PreferNoSchedule taint only", tolerations(tol("spot", exists, "", prefer))},
 	{"tolerates a typo", tolerations(tol("dedicatd", equal, "gpu", noSchedule))},
+	{"tolerates level Gt 3", tolerations(tol(levelKey, corev1.TolerationOpGt, "3", noSchedule))},
+	{"tolerates level Gt 10: equal is not greater", tolerations(tol(levelKey, corev1.TolerationOpGt, "10", ""))},
+	{"tolerates level Lt 11 for every effect", tolerations(tol(levelKey, corev1.TolerationOpLt, "11", ""))},
+	{"tolerates level Lt 3", tolerations(tol(levelKey, corev1.TolerationOpLt, "3", noSchedule))},
 	{"selects gpu=true", selector("gpu", "true")},
 	{"selects gpu=true and tolerates it", func([]string) corev1.PodSpec {
 		return corev1.PodSpec{NodeSelector: map[string]string{"gpu": "true"}, Tolerations: []corev1.Toleration{tol("dedicated", equal, "gpu", noSchedule)}}

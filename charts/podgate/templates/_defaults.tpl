@@ -1,7 +1,7 @@
 {{- /* Generated from policies/ by `make chart-schema`; do not edit. */ -}}
 {{/* The built-in policies, as a JSON list. */}}
 {{- define "podgate.builtinPolicies" -}}
-["probes","rollout","stateful-volumes","tolerations"]
+["placement","probes","rollout","stateful-volumes","tolerations"]
 {{- end }}
 
 {{/* The shipped config's controllerUsers (policies/data.yaml), as a JSON list. */}}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,6 +33,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/health"
 )
 
 // Defaults, each with its reason.
@@ -88,8 +88,7 @@ type Auditor struct {
 	Options Options
 	Log     logr.Logger
 
-	mu        sync.Mutex
-	condition string // why the audit does not run, for /readyz
+	condition health.Condition // why the audit does not run, for /readyz
 }
 
 // NeedLeaderElection is false: every replica campaigns for the audit's own
@@ -105,7 +104,7 @@ func (a *Auditor) Start(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		a.setCondition(fmt.Sprintf("audit stopped at %s, retrying: %v", time.Now().UTC().Format(time.RFC3339), err))
+		a.condition.Set(fmt.Sprintf("audit stopped at %s, retrying: %v", time.Now().UTC().Format(time.RFC3339), err))
 		a.Log.Error(err, "audit stopped; campaigning again", "retryIn", retryDelay)
 		select {
 		case <-ctx.Done():
@@ -117,17 +116,7 @@ func (a *Auditor) Start(ctx context.Context) error {
 
 // Condition says why the audit failed to run and is retrying, or "":
 // /readyz shows it without failing (admission is unaffected).
-func (a *Auditor) Condition() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.condition
-}
-
-func (a *Auditor) setCondition(c string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.condition = c
-}
+func (a *Auditor) Condition() string { return a.condition.Get() }
 
 // runOnce builds a manager that campaigns for the lease and, once elected,
 // runs the audit; it returns when the lease is lost or ctx ends.
@@ -181,7 +170,7 @@ func (a *Auditor) runOnce(ctx context.Context) error {
 	}
 	// A replica waiting for the lease is as it should be: the condition
 	// is cleared (podgate_audit_leader says which replica audits).
-	a.setCondition("")
+	a.condition.Set("")
 	return mgr.Start(ctx)
 }
 

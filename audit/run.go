@@ -114,7 +114,7 @@ func (r *run) Start(ctx context.Context) error {
 	metrics.AuditLeader.Set(1)
 	defer metrics.AuditLeader.Set(0)
 	defer r.clearGauges()
-	r.a.setCondition("")
+	r.a.condition.Set("")
 	log.Info("auditing", "workers", r.workers, "interval", r.a.Options.Interval, "writeQPS", r.a.Options.WriteQPS)
 	var wg sync.WaitGroup
 	for range r.workers {

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/internal/testenv"
 	"github.com/podgate/podgate/policies"
+	"github.com/podgate/podgate/review"
 )
 
 // inventories the Node changes of the differential test go through: the
@@ -39,8 +41,8 @@ func TestRevalidateAfterANodeChangeDecidesAsDecide(t *testing.T) {
 		if c.Operation != engine.OperationCreate {
 			continue
 		}
-		req := caseRequest(t, c)
-		if err := eng.SetNodes(ctx, caseNodes(t, c)); err != nil {
+		req := review.EngineRequest(testenv.Request(t, c.Operation, c.Namespace, c.Object, nil))
+		if err := eng.SetNodes(ctx, testenv.Nodes(t, c)); err != nil {
 			t.Fatal(err)
 		}
 		prev, err := eng.Decide(ctx, req)
@@ -135,39 +137,4 @@ func sameDecision(a, b *engine.Decision) bool {
 	_ = json.Unmarshal(ja, &x)
 	_ = json.Unmarshal(jb, &y)
 	return reflect.DeepEqual(x, y)
-}
-
-func caseRequest(t *testing.T, c policies.Case) *engine.Request {
-	t.Helper()
-	var meta struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(c.Object, &meta); err != nil {
-		t.Fatal(err)
-	}
-	group, version := "", meta.APIVersion
-	if i := len(meta.APIVersion) - len("/v1"); i > 0 && meta.APIVersion[i:] == "/v1" {
-		group, version = meta.APIVersion[:i], "v1"
-	}
-	return &engine.Request{
-		UID: c.Name, Kind: engine.GroupVersionKind{Group: group, Version: version, Kind: meta.Kind},
-		Namespace: c.Namespace, Name: meta.Metadata.Name, Operation: engine.OperationCreate, Object: c.Object,
-	}
-}
-
-func caseNodes(t *testing.T, c policies.Case) map[string]engine.Node {
-	t.Helper()
-	nodes := map[string]engine.Node{}
-	for name, raw := range c.Nodes {
-		var n engine.Node
-		if err := json.Unmarshal(raw, &n); err != nil {
-			t.Fatal(err)
-		}
-		nodes[name] = n
-	}
-	return nodes
 }

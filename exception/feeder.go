@@ -3,7 +3,6 @@ package exception
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/podgate/podgate/api/v1alpha1"
 	"github.com/podgate/podgate/engine"
+	"github.com/podgate/podgate/health"
 )
 
 // crdRetry is how often the Feeder looks for the CRD while it is missing.
@@ -29,8 +29,7 @@ type Feeder struct {
 	Engine *engine.Engine
 	Log    logr.Logger
 
-	mu        sync.Mutex
-	condition string
+	condition health.Condition
 }
 
 // NeedLeaderElection is false: every replica admits, so every replica
@@ -38,17 +37,7 @@ type Feeder struct {
 func (f *Feeder) NeedLeaderElection() bool { return false }
 
 // Condition says why no exception applies, or "".
-func (f *Feeder) Condition() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.condition
-}
-
-func (f *Feeder) setCondition(c string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.condition = c
-}
+func (f *Feeder) Condition() string { return f.condition.Get() }
 
 // Start feeds the engine until ctx ends.
 func (f *Feeder) Start(ctx context.Context) error {
@@ -74,7 +63,7 @@ func (f *Feeder) Start(ctx context.Context) error {
 	if !f.Cache.WaitForCacheSync(ctx) {
 		return fmt.Errorf("PolicyException cache did not sync")
 	}
-	f.setCondition("")
+	f.condition.Set("")
 	f.Log.Info("PolicyExceptions are watched")
 	expiry := time.NewTimer(time.Hour)
 	defer expiry.Stop()
@@ -101,7 +90,7 @@ func (f *Feeder) waitForCRD(ctx context.Context) bool {
 		}
 		c := fmt.Sprintf("the PolicyException CRD (%s/%s) is not installed: no exception applies (the chart installs it from charts/podgate/crds)",
 			v1alpha1.GroupVersion.Group, v1alpha1.GroupVersion.Version)
-		f.setCondition(c)
+		f.condition.Set(c)
 		if !logged {
 			f.Log.Info(c + "; looking for it every " + crdRetry.String())
 			logged = true

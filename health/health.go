@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -88,4 +89,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, name string, chec
 		return
 	}
 	fmt.Fprint(w, "ok")
+}
+
+// Condition is a text that a component sets when something is wrong and
+// clears when it is not, for Server.Conditions. It is safe for concurrent
+// use; the zero value is clear.
+type Condition struct {
+	mu   sync.Mutex
+	text string
+}
+
+// Set replaces the text; "" clears it.
+func (c *Condition) Set(text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.text = text
+}
+
+// Get is the text, "" when clear.
+func (c *Condition) Get() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.text
 }

@@ -161,7 +161,8 @@ func TestAuditOfWorkloadsCreatedBeforePodgate(t *testing.T) {
 		for _, want := range []string{
 			"Pod " + ns + "/redis: would be denied",
 			"deny     [rollout/pinned-image]", // a warn rule, counted as deny
-			"StatefulSet " + ns + "/mysql: would be admitted",
+			// Its replicas fit one node only: a placement warning, here a denial.
+			"StatefulSet " + ns + "/mysql: would be denied", "counted as deny by --warn-as-deny",
 			"mutation [probes] added readinessProbe",
 			"POLICY/RULE", "stateful-volumes/persistent-storage",
 		} {

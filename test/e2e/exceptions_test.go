@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/podgate/podgate/test/cluster"
 )
 
 // exceptionYAML is a PolicyException in ns for rules, matching the names,
@@ -142,6 +144,10 @@ func TestAnExceptionLetsOneWorkloadBreakOneRule(t *testing.T) {
 	suffix := fmt.Sprintf("(excepted by PolicyException %s/sneaky-cp until %s: OPS-42: the platform team approved it)", ns, expires.UTC().Format(time.DateOnly))
 	if len(v.warnings) == 0 || !strings.HasPrefix(v.warnings[0], want) || !strings.HasSuffix(v.warnings[0], suffix) {
 		t.Errorf("kubectl's warnings %q, want one starting %q and ending %q", v.warnings, want, suffix)
+	}
+	excepted, found, err := cluster.MetricValue(metrics(t), "podgate_excepted_violations_total", map[string]string{"policy": "tolerations", "rule": "control-plane"})
+	if err != nil || !found || excepted < 1 {
+		t.Errorf("podgate_excepted_violations_total{tolerations/control-plane} = %v (found %v, %v), want the admissions counted", excepted, found, err)
 	}
 
 	if _, stderr, err := kubectl(t, "delete", "policyexception", "-n", ns, "sneaky-cp"); err != nil {

@@ -54,6 +54,7 @@ func webhookVerdict(t *testing.T, ns, manifest string) verdict {
 var (
 	podgateCLI     string
 	podgateCLIOnce sync.Once
+	lastEvalStderr string // what the last evalVerdict's podgate eval printed on stderr
 )
 
 // evalVerdict is what `podgate eval --exceptions` says of manifest in ns,
@@ -73,7 +74,10 @@ func evalVerdict(t *testing.T, ns, manifest, exceptionsDir string) verdict {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(podgateCLI, "eval", "-o", "json", "--namespace", ns, "-f", file, "--exceptions", exceptionsDir)
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
 	out, err := cmd.Output()
+	lastEvalStderr = errOut.String()
 	var decisions []struct {
 		Allowed  bool     `json:"allowed"`
 		Warnings []string `json:"warnings"`
@@ -187,21 +191,35 @@ func TestABadPolicyExceptionIsDeniedWithTheReason(t *testing.T) {
 	for name, c := range map[string]struct {
 		manifest string
 		want     string
+		podgate  bool // refused by podgate's webhook, not by the CRD's schema
 	}{
 		"an unknown rule": {exceptionYAML(ns, "typo", []string{"tolerations/controlplane"}, []string{"x"}, later),
-			"[podgate/exception] PolicyException " + ns + "/typo: rule tolerations/controlplane: policy tolerations has no rule controlplane; its rules: "},
+			"rule tolerations/controlplane: policy tolerations has no rule controlplane; its rules: ", true},
 		"an unknown policy": {exceptionYAML(ns, "nopolicy", []string{"toleration/control-plane"}, []string{"x"}, later),
-			"rule toleration/control-plane: no policy toleration is loaded"},
-		"an expiry in the past": {exceptionYAML(ns, "past", []string{"probes/*"}, []string{"x"}, time.Now().Add(-time.Hour)), "is already past"},
-		"an expiry too far ahead": {exceptionYAML(ns, "forever", []string{"probes/*"}, []string{"x"}, time.Now().Add(400*24*time.Hour)),
-			"is more than 90 days from now (exceptions.maxDuration)"},
-		"a malformed rule":   {strings.Replace(exceptionYAML(ns, "bad", []string{"probes/*"}, []string{"x"}, later), "[probes/*]", "[probes]", 1), "each rule is policy/rule or policy/*"},
-		"a blank reason":     {strings.Replace(exceptionYAML(ns, "why", []string{"probes/*"}, []string{"x"}, later), `"OPS-42: the platform team approved it"`, `"  "`, 1), "reason must say why"},
-		"a match of nothing": {strings.Replace(exceptionYAML(ns, "all", []string{"probes/*"}, []string{"x"}, later), "match: {names: [x]}", "match: {kinds: [Pod]}", 1), "match needs names or a selector"},
+			"rule toleration/control-plane: no policy toleration is loaded", true},
+		"an expiry in the past":   {exceptionYAML(ns, "past", []string{"probes/*"}, []string{"x"}, time.Now().Add(-time.Hour)), "is already past", true},
+		"an expiry too far ahead": {exceptionYAML(ns, "forever", []string{"probes/*"}, []string{"x"}, time.Now().Add(400*24*time.Hour)), "is more than 90 days from now (exceptions.maxDuration)", true},
+		"a malformed rule":        {strings.Replace(exceptionYAML(ns, "bad", []string{"probes/*"}, []string{"x"}, later), "[probes/*]", "[probes]", 1), "each rule is policy/rule or policy/*", false},
+		"a blank reason":          {strings.Replace(exceptionYAML(ns, "why", []string{"probes/*"}, []string{"x"}, later), `"OPS-42: the platform team approved it"`, `"  "`, 1), "reason must say why", false},
+		"a match of nothing":      {strings.Replace(exceptionYAML(ns, "all", []string{"probes/*"}, []string{"x"}, later), "match: {names: [x]}", "match: {kinds: [Pod]}", 1), "match needs names or a selector", false},
 	} {
 		stdout, stderr, err := kubectlApply(t, c.manifest)
 		if err == nil || !strings.Contains(stderr, c.want) {
 			t.Errorf("%s: kubectl apply %v\n%s%s\nwant it refused saying %q", name, err, stdout, stderr, c.want)
+		}
+		if c.podgate && !strings.Contains(stderr, "[podgate/exception] PolicyException "+ns+"/") {
+			t.Errorf("%s: not refused by podgate's webhook:\n%s", name, stderr)
+		}
+		if !c.podgate {
+			continue
+		}
+		// podgate eval --exceptions says in the same words what the webhook
+		// would refuse.
+		dir := t.TempDir()
+		writeFile(t, dir, "exception.yaml", c.manifest)
+		evalVerdict(t, ns, example(t, "pod-control-plane-toleration.yaml"), dir)
+		if !strings.Contains(lastEvalStderr, c.want) {
+			t.Errorf("%s: podgate eval --exceptions does not say %q:\n%s", name, c.want, lastEvalStderr)
 		}
 	}
 }

@@ -176,7 +176,7 @@ func (h *Webhook) Stop(log io.Writer) error { return h.w.stop(log) }
 // reloadSources makes an empty config file and policy directory in the
 // scratch dir, for Options.ReloadSources.
 func (c *Cluster) reloadSources() (config, policyDir string, err error) {
-	dir := filepath.Join(c.dir, "podgate")
+	dir := filepath.Join(c.dir, "sources") // not "podgate": the demo builds the CLI there
 	config, policyDir = filepath.Join(dir, "config.yaml"), filepath.Join(dir, "policies")
 	if err := os.MkdirAll(policyDir, 0o755); err != nil {
 		return "", "", fmt.Errorf("make the webhook's policy dir: %w", err)

@@ -131,7 +131,7 @@ auditbench: testbin ## The background audit of 10,000 workloads: time, memory, r
 
 # govulncheck reads the Go vulnerability database from the golang.org/x/vulndb
 # module, fetched through the Go module proxy and indexed into
-# bin/vulndb-<version> (test/tools/vulndb.sh): vuln.go.dev is not needed.
+# bin/vulndb-<version> (hack/vulndb.sh): vuln.go.dev is not needed.
 # VULNDB_VERSION pins the database like every other input of the build;
 # VULNDB_VERSION=latest checks against the newest reports. VULNCHECK=0 skips
 # the check in `make lint`.
@@ -141,7 +141,7 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 
 .PHONY: vulncheck
 vulncheck: ## Known vulnerabilities in the code paths podgate uses (govulncheck and its database, from Go modules).
-	db=$$(test/tools/vulndb.sh $(VULNDB_VERSION)); \
+	db=$$(hack/vulndb.sh $(VULNDB_VERSION)); \
 	  $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db "file://$$db" ./...
 
 .PHONY: lint
@@ -168,7 +168,7 @@ generate: ## Regenerate what is generated: deepcopy and the PolicyException CRD 
 
 .PHONY: chart-readme
 chart-readme: ## Regenerate charts/podgate/README.md from the comments of its values.yaml.
-	$(GO) run ./test/chart/readme charts/podgate
+	$(GO) run ./hack/chart-readme charts/podgate
 
 .PHONY: readme-flags
 readme-flags: ## Regenerate README.md's table of webhook flags from cmd/webhook's flag set.
@@ -186,7 +186,7 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or a generated file
 	cd test/tools/helm3 && $(GO) mod tidy -diff
 	cd test/tools/helm4 && $(GO) mod tidy -diff
 	cd test/tools/kwok && $(GO) mod tidy -diff
-	$(GO) run ./test/chart/readme -check charts/podgate
+	$(GO) run ./hack/chart-readme -check charts/podgate
 	$(GO) run ./hack/reportcrd -check charts/podgate
 	@tmp=$$(mktemp -d); trap 'rm -rf '$$tmp EXIT; \
 	  $(GO) tool controller-gen crd:crdVersions=v1 paths=./api/... output:crd:dir=$$tmp && \

@@ -1,10 +1,10 @@
-// Command readme writes a Helm chart's README.md from its Chart.yaml and
+// Command chart-readme writes a Helm chart's README.md from its Chart.yaml and
 // the comments of its values.yaml, so that the values' documentation has
 // one source: the comment above each value. A value without a comment is
 // an error, so every value stays documented.
 //
-//	go run ./test/chart/readme charts/podgate          # rewrite README.md
-//	go run ./test/chart/readme -check charts/podgate   # fail if it is stale
+//	go run ./hack/chart-readme charts/podgate          # rewrite README.md
+//	go run ./hack/chart-readme -check charts/podgate   # fail if it is stale
 package main
 
 import (
@@ -22,11 +22,11 @@ func main() {
 	check := flag.Bool("check", false, "do not write: fail if README.md is not what would be written")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: readme [-check] CHART_DIR")
+		fmt.Fprintln(os.Stderr, "usage: chart-readme [-check] CHART_DIR")
 		os.Exit(2)
 	}
 	if err := run(flag.Arg(0), *check); err != nil {
-		fmt.Fprintln(os.Stderr, "readme:", err)
+		fmt.Fprintln(os.Stderr, "chart-readme:", err)
 		os.Exit(1)
 	}
 }

@@ -6,11 +6,11 @@
 # reached. The database lands in bin/vulndb-<version>/ and is rebuilt only
 # when that folder is missing.
 #
-# Usage: test/tools/vulndb.sh <version|latest>
+# Usage: hack/vulndb.sh <version|latest>
 # Prints the database folder, for `govulncheck -db file://<folder>`.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 mod=golang.org/x/vulndb
 version=${1:?usage: vulndb.sh <version|latest>}
 

@@ -9,7 +9,7 @@ import (
 )
 
 func TestTheChartREADMEIsUpToDateWithValuesYAML(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "charts", "podgate")
+	dir := filepath.Join("..", "..", "charts", "podgate")
 	if err := run(dir, true); err != nil {
 		t.Fatal(err)
 	}

@@ -33,9 +33,15 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/webhook ./cmd/webhook
 
-# static: no shell, no package manager, no libc; nonroot: user 65532, the
-# UID the chart's securityContext runs as.
-FROM gcr.io/distroless/static-debian12:nonroot
+# static: no shell, no package manager, no libc. Pinned by digest, so that
+# a rebuild of the same commit gets the same base: the multi-platform index
+# of gcr.io/distroless/static-debian12 (tag latest) of 2026-08-19, the digest
+# open-policy-agent/gatekeeper's Dockerfile pins (commit dd8507eb, a
+# Dependabot update). To move it:
+#   crane digest gcr.io/distroless/static-debian12
+# The tag's default user is root; USER below runs the binary as 65532
+# (distroless's "nonroot", the UID the chart's securityContext names).
+FROM gcr.io/distroless/static-debian12@sha256:6447365a6337c3732f412d1b74357b30a633831955b2bc45552b0086be907687
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="podgate" \
       org.opencontainers.image.description="Kubernetes admission webhook that stops the mistakes cluster users keep shipping" \

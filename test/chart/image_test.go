@@ -38,7 +38,7 @@ func TestTheDockerfileBuildsAStaticNonRootImage(t *testing.T) {
 		{"paths are trimmed", `go build -trimpath`},
 		{"the version comes from the VERSION build argument", `ARG VERSION=dev[\s\S]*-X main\.version=\$\{VERSION\}`},
 		{"it builds the webhook command", `-o /out/webhook \./cmd/webhook\n`},
-		{"the base is distroless static, non-root", `\nFROM gcr\.io/distroless/static-debian12:nonroot\n`},
+		{"the base is distroless static, pinned by digest", `\nFROM gcr\.io/distroless/static-debian12@sha256:[0-9a-f]{64}\n`},
 		{"it runs as the UID the chart's securityContext names", `\nUSER 65532:65532\n`},
 		{"the entrypoint is the webhook", `\nENTRYPOINT \["/webhook"\]\n?$`},
 	}

@@ -19,8 +19,8 @@ import (
 
 // FuzzAdmissionHTTP feeds raw bodies to both webhooks, as the API server
 // (or anything else) could send them. Whatever the body: no panic, the
-// answer is an AdmissionReview, a 4xx carries a reason, and nothing is
-// allowed because of an error.
+// answer is an AdmissionReview with HTTP 200, a 4xx code carries a reason,
+// and nothing is allowed because of an error.
 func FuzzAdmissionHTTP(f *testing.F) {
 	for _, c := range testenv.Cases(f) {
 		f.Add(admissionReview(c.Operation, c.Object, c.OldObject))
@@ -33,8 +33,8 @@ func FuzzAdmissionHTTP(f *testing.F) {
 	}
 	eng := testenv.Engine(f, "")
 	handlers := []http.Handler{
-		withHTTPStatus(&webhook.Admission{Handler: &mutate.Handler{Engine: eng, Log: logr.Discard()}, RecoverPanic: ptr.To(true)}),
-		withHTTPStatus(&webhook.Admission{Handler: &validate.Handler{Engine: eng, Log: logr.Discard()}, RecoverPanic: ptr.To(true)}),
+		&webhook.Admission{Handler: &mutate.Handler{Engine: eng, Log: logr.Discard()}, RecoverPanic: ptr.To(true)},
+		&webhook.Admission{Handler: &validate.Handler{Engine: eng, Log: logr.Discard()}, RecoverPanic: ptr.To(true)},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, h := range handlers {
@@ -64,8 +64,10 @@ func checkAnswer(t *testing.T, body []byte, rec *httptest.ResponseRecorder) {
 	}
 	r := out.Response
 	switch {
-	case rec.Code >= 400 && (r.Allowed || r.Status == nil || r.Status.Message == ""):
-		t.Fatalf("HTTP %d without a reason or allowed: %s", rec.Code, rec.Body.String())
+	case rec.Code != http.StatusOK:
+		t.Fatalf("HTTP %d: every answer is 200, with its code inside: %s", rec.Code, rec.Body.String())
+	case r.Status != nil && r.Status.Code >= 400 && (r.Allowed || r.Status.Message == ""):
+		t.Fatalf("code %d without a reason or allowed: %s", r.Status.Code, rec.Body.String())
 	case r.Allowed && r.Status != nil && r.Status.Code >= 400:
 		t.Fatalf("allowed with an error code: %s", rec.Body.String())
 	case !r.Allowed && (r.Status == nil || r.Status.Message == ""):

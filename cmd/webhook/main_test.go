@@ -96,19 +96,22 @@ const configMapReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionRe
 "namespace":"default","operation":"CREATE","userInfo":{"username":"u"},
 "object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"b"}}}}`
 
+// TestHTTPAnswers checks the answers of the error scheme (package review)
+// that controller-runtime's decoder and podgate's request checks give:
+// HTTP 200 every time, the code and the reason in the AdmissionReview.
 func TestHTTPAnswers(t *testing.T) {
-	h := withHTTPStatus(&webhook.Admission{
+	h := &webhook.Admission{
 		Handler:      &validate.Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()},
 		RecoverPanic: ptr.To(true),
-	})
+	}
 	for name, tc := range map[string]struct {
 		body        string
 		contentType string
-		status      int
+		code        int32
 		allowed     bool
 		reason      string
 	}{
-		"a good review is answered 200 and allowed":       {review, "application/json", 200, true, ""},
+		"a good review is allowed":                        {review, "application/json", 200, true, ""},
 		"an empty body gets 400":                          {"", "application/json", 400, false, "request body is empty"},
 		"a body that is not JSON gets 400":                {"{not json", "application/json", 400, false, "couldn't get version/kind"},
 		"JSON of the wrong type gets 400":                 {`[1,2]`, "application/json", 400, false, ""},
@@ -130,6 +133,7 @@ func TestHTTPAnswers(t *testing.T) {
 				Response struct {
 					Allowed bool `json:"allowed"`
 					Status  struct {
+						Code    int32  `json:"code"`
 						Message string `json:"message"`
 					} `json:"status"`
 				} `json:"response"`
@@ -137,8 +141,10 @@ func TestHTTPAnswers(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 				t.Fatalf("answer is not an AdmissionReview: %v: %s", err, rec.Body.String())
 			}
-			if rec.Code != tc.status || out.Response.Allowed != tc.allowed || !strings.Contains(out.Response.Status.Message, tc.reason) {
-				t.Fatalf("got %d allowed=%v %q, want %d allowed=%v with %q", rec.Code, out.Response.Allowed, out.Response.Status.Message, tc.status, tc.allowed, tc.reason)
+			r := out.Response
+			if rec.Code != http.StatusOK || r.Status.Code != tc.code || r.Allowed != tc.allowed || !strings.Contains(r.Status.Message, tc.reason) {
+				t.Fatalf("got HTTP %d, code %d allowed=%v %q; want HTTP 200, code %d allowed=%v with %q",
+					rec.Code, r.Status.Code, r.Allowed, r.Status.Message, tc.code, tc.allowed, tc.reason)
 			}
 		})
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -119,15 +117,19 @@ func run(ctx context.Context, o Options) error {
 	return mgr.Start(ctx)
 }
 
+// registerHandlers serves the two webhooks. Every answer, a malformed
+// request's too, is HTTP 200 with the code inside the AdmissionReview, as
+// controller-runtime writes it: the error scheme in package review says
+// why.
 func registerHandlers(server webhook.Server, eng *engine.Engine, o Options, log logr.Logger) {
-	server.Register("/mutate", withBodyDeadline(o.BodyTimeout, withHTTPStatus(&webhook.Admission{
+	server.Register("/mutate", withBodyDeadline(o.BodyTimeout, &webhook.Admission{
 		Handler:      &mutate.Handler{Engine: eng, Log: log.WithName("mutate"), EvalTimeout: o.EvalTimeout},
 		RecoverPanic: ptr.To(true),
-	})))
-	server.Register("/validate", withBodyDeadline(o.BodyTimeout, withHTTPStatus(&webhook.Admission{
+	}))
+	server.Register("/validate", withBodyDeadline(o.BodyTimeout, &webhook.Admission{
 		Handler:      &validate.Handler{Engine: eng, Log: log.WithName("validate"), EvalTimeout: o.EvalTimeout},
 		RecoverPanic: ptr.To(true),
-	})))
+	}))
 }
 
 func (o *Options) sources() engine.Sources {
@@ -142,7 +144,7 @@ func (o *Options) tlsConfig(c *tls.Config) {
 }
 
 // withBodyDeadline gives a request's body d to arrive: a client that
-// trickles it gets 400 (the read fails, and controller-runtime answers
+// trickles it gets a 400 (the read fails, and controller-runtime answers
 // that it could not read the body) instead of holding a connection and a
 // goroutine for as long as it likes. The server sets a fresh read deadline
 // before the next request on the connection, so this one ends with the
@@ -155,47 +157,5 @@ func withBodyDeadline(d time.Duration, h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
-
-// withHTTPStatus gives malformed requests a real HTTP error status.
-// controller-runtime answers a body it cannot decode (or one that fails
-// podgate's request checks) with HTTP 200 and the error inside the
-// AdmissionReview; a client that is not an API server (curl, a fuzzer, a
-// misconfigured proxy) should see 400/413 on the status line as well. Only
-// answers that are not allowed are inspected, so the hot path of admitted
-// requests pays nothing.
-func withHTTPStatus(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &recorder{header: w.Header()}
-		h.ServeHTTP(rec, r)
-		status := http.StatusOK
-		if !bytes.Contains(rec.body.Bytes(), []byte(`"allowed":true`)) {
-			var review struct {
-				Response struct {
-					Status struct {
-						Code int `json:"code"`
-					} `json:"status"`
-				} `json:"response"`
-			}
-			if json.Unmarshal(rec.body.Bytes(), &review) == nil {
-				switch code := review.Response.Status.Code; code {
-				case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
-					status = code
-				}
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = w.Write(rec.body.Bytes())
-	})
-}
-
-type recorder struct {
-	header http.Header
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(int)             {}
 
 var _ admission.Handler = (*mutate.Handler)(nil)

@@ -258,10 +258,10 @@ func decodeObject(raw []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var obj map[string]any
 	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("decode object: %w", err)
+		return nil, &ObjectError{Field: "object", Err: err}
 	}
 	if obj == nil {
-		return nil, fmt.Errorf("decode object: not a JSON object")
+		return nil, &ObjectError{Field: "object", Err: fmt.Errorf("not a JSON object")}
 	}
 	return obj, nil
 }

@@ -127,10 +127,22 @@ func rawValue(raw []byte, what string) (ast.Value, error) {
 	}
 	v, err := parseJSON(raw)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", what, err)
+		return nil, &ObjectError{Field: what, Err: err}
 	}
 	if _, ok := v.(ast.Object); !ok {
-		return nil, fmt.Errorf("decode %s: want a JSON object, got %s", what, ast.ValueName(v))
+		return nil, &ObjectError{Field: what, Err: fmt.Errorf("want a JSON object, got %s", ast.ValueName(v))}
 	}
 	return v, nil
 }
+
+// ObjectError is a request's object or oldObject that is not a JSON
+// object: the request is at fault, not the policies, so admission answers
+// 400 rather than 500 (review.Failed).
+type ObjectError struct {
+	Field string // "object" or "oldObject"
+	Err   error
+}
+
+func (e *ObjectError) Error() string { return "decode " + e.Field + ": " + e.Err.Error() }
+
+func (e *ObjectError) Unwrap() error { return e.Err }

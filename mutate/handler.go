@@ -5,7 +5,6 @@ package mutate
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -20,22 +19,10 @@ import (
 // Annotation records, one line per change, what podgate added and why.
 const Annotation = engine.MutationsAnnotation
 
-// Handler answers mutating admission requests.
-//
-// Answers (the error scheme of both podgate webhooks):
-//
-//	request                                    answer
-//	malformed (no uid, no object, bad JSON)    400, allowed: false, the reason
-//	out of scope (engine.Skip: operation,
-//	  namespace, controller write), Pod UPDATE,
-//	  UPDATE with an unchanged pod template    200, allowed, no patch
-//	no mutation                                200, allowed, no patch
-//	mutations                                  200, allowed, JSONPatch by diff
-//	                                           (of the object and its
-//	                                           mutated copy)
-//	evaluation or patch failure                500, allowed: false, the reason
-//	                                           (never a silent allow; the
-//	                                           failurePolicy decides)
+// Handler answers mutating admission requests with the JSONPatch from the
+// object to its mutated copy. Its answers to every input, bad ones
+// included, are the error scheme of both webhooks, in one table in package
+// review.
 type Handler struct {
 	Engine *engine.Engine
 	Log    logr.Logger
@@ -66,7 +53,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	switch {
 	case err != nil:
 		h.Log.Error(err, "evaluation failed", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("podgate could not evaluate its policies: %w", err)), metrics.Errored
+		return review.Failed(err), metrics.Errored
 	case d.Skipped != "":
 		return admission.Allowed(d.Skipped), metrics.Skipped
 	case len(d.Patch) == 0:

@@ -12,6 +12,7 @@ import (
 	"github.com/go-openapi/jsonpointer"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/podgate/podgate/engine"
 	"github.com/podgate/podgate/internal/testenv"
 )
 
@@ -145,7 +146,12 @@ func TestMalformedAndFailingRequestsNeverAllow(t *testing.T) {
 	}
 	req = testenv.Request(t, "CREATE", "default", []byte(nginx), nil)
 	req.Object.Raw = []byte(`{"kind":`)
-	if resp := h.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
-		t.Fatalf("broken object: want 500, got %+v", resp.Result)
+	if resp := h.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusBadRequest || resp.Result.Message == "" {
+		t.Fatalf("broken object: want 400 with a reason, got %+v", resp.Result)
+	}
+	unloaded := &Handler{Engine: engine.New(), Log: logr.Discard()}
+	req = testenv.Request(t, "CREATE", "default", []byte(nginx), nil)
+	if resp := unloaded.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
+		t.Fatalf("no policy set: want 500, got %+v", resp.Result)
 	}
 }

@@ -1,13 +1,10 @@
-// Package review holds what podgate's two admission handlers share besides
-// the engine: the check that a request is well formed, the conversion to an
-// engine.Request and the evaluation deadline. Keeping it here means both
-// webhooks answer the same requests the same way; what is in scope and
-// what the policies decide is the engine's (engine.Mutate, engine.Validate).
 package review
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -46,6 +43,17 @@ func isObject(raw []byte) bool {
 		return b == '{'
 	}
 	return false
+}
+
+// Failed is the answer to an evaluation that failed with err: 400 when the
+// request's object is to blame (engine.ObjectError), else 500 with the
+// reason. Never an allow: the failurePolicy decides what the API server
+// does with it.
+func Failed(err error) admission.Response {
+	if errors.As(err, new(*engine.ObjectError)) {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	return admission.Errored(http.StatusInternalServerError, fmt.Errorf("podgate could not evaluate its policies: %w", err))
 }
 
 // EngineRequest is what the engine needs of an admission request.

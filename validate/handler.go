@@ -5,7 +5,6 @@ package validate
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -18,25 +17,10 @@ import (
 	"github.com/podgate/podgate/review"
 )
 
-// Handler answers validating admission requests.
-//
-// Answers (the error scheme of both podgate webhooks):
-//
-//	request                                  answer
-//	malformed (no uid, no object, bad JSON)  400, allowed: false, the reason
-//	out of scope (engine.Skip: operation,
-//	  namespace, controller write)             200, allowed, the reason
-//	no violation                             200, allowed
-//	a PolicyException with problems          403, allowed: false, one line each
-//	  (checkException)
-//	deny violations                          403, allowed: false, one message
-//	                                         listing every deny violation, plus
-//	                                         the warnings
-//	warn violations only                     200, allowed, response.warnings
-//	dryrun violations                        audit annotations, log, metric
-//	evaluation failure                       500, allowed: false, the reason
-//	                                         (never a silent allow; the
-//	                                         failurePolicy decides)
+// Handler answers validating admission requests: a denial (403) listing
+// every deny violation, warnings, audit annotations for the dryrun ones.
+// Its answers to every input, bad ones included, are the error scheme of
+// both webhooks, in one table in package review.
 type Handler struct {
 	Engine *engine.Engine
 	Log    logr.Logger
@@ -68,7 +52,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	switch {
 	case err != nil:
 		h.Log.Error(err, "evaluation failed", "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name)
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("podgate could not evaluate its policies: %w", err)), metrics.Errored
+		return review.Failed(err), metrics.Errored
 	case d.Skipped != "":
 		return admission.Allowed(d.Skipped), metrics.Skipped
 	}

@@ -99,10 +99,10 @@ func TestMalformedRequestsAreRejectedWith400(t *testing.T) {
 		req  admission.Request
 		code int32
 	}{
-		"request without uid gets 400":               {noUID, http.StatusBadRequest},
-		"CREATE without object gets 400":             {noObject, http.StatusBadRequest},
-		"UPDATE without oldObject gets 400":          {updateNoOld, http.StatusBadRequest},
-		"object that is not JSON gets 500 not allow": {notJSON, http.StatusInternalServerError},
+		"request without uid gets 400":      {noUID, http.StatusBadRequest},
+		"CREATE without object gets 400":    {noObject, http.StatusBadRequest},
+		"UPDATE without oldObject gets 400": {updateNoOld, http.StatusBadRequest},
+		"object that is not JSON gets 400":  {notJSON, http.StatusBadRequest},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

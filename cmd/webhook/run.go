@@ -45,7 +45,7 @@ func run(ctx context.Context, o Options) error {
 		o.Zap.StacktraceLevel = zapcore.PanicLevel
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
-	tuneGC(ctx) // see gc.go
+	tuneGC() // see gc.go
 	log := ctrl.Log.WithName("podgate")
 	log.Info("starting podgate webhook", "version", version)
 

@@ -77,14 +77,8 @@ func TestTheDefaultsRenderAnHAWebhook(t *testing.T) {
 	if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe.HTTPGet.Path != "/healthz" {
 		t.Errorf("readiness must use /readyz and liveness /healthz")
 	}
-	env := map[string]string{}
-	for _, e := range c.Env {
-		if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil {
-			env[e.Name] = e.ValueFrom.ResourceFieldRef.Resource
-		}
-	}
-	if env["GOMEMLIMIT"] != "limits.memory" || env["GOMAXPROCS"] != "limits.cpu" {
-		t.Errorf("GOMEMLIMIT and GOMAXPROCS must come from the limits, got %v", env)
+	if env := c.Env; len(env) != 1 || env[0].Name != "GOMEMLIMIT" || env[0].Value != "230MiB" {
+		t.Errorf("want GOMEMLIMIT=230MiB (90%% of 256Mi) and nothing else, GOMAXPROCS least of all; got %+v", env)
 	}
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Limits.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 		t.Errorf("requests and limits must be set: %+v", c.Resources)

@@ -23,6 +23,7 @@ func TestBadValuesAreRejected(t *testing.T) {
 		{"the image tag latest is rejected", values{"image": values{"tag": "latest"}}, "/image/tag"},
 		{"a revision history too short to roll back is rejected", values{"revisionHistoryLimit": 1}, "/revisionHistoryLimit"},
 		{"resources without a memory limit are rejected", values{"resources": values{"limits": values{"memory": nil}}}, "/resources/limits"},
+		{"a memory limit too small to run the webhook is rejected", values{"resources": values{"limits": values{"memory": "48Mi"}}}, "podgate needs at least 64Mi"},
 		{"the manual mode without a caBundle is rejected", values{"tls": values{"mode": "manual", "manual": values{"secretName": "tls"}}}, "caBundle"},
 		{"excluded namespaces inside config are rejected", values{"config": values{"excludedNamespaces": []string{"x"}}}, "excludedNamespaces"},
 		{"controller users inside config are rejected", values{"config": values{"controllerUsers": []string{"ci"}}}, "controllerUsers"},

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -105,5 +106,34 @@ func TestOptionalValuesRenderWhatTheySay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.check(t, decode(t, render(t, bin, tt.values))) })
+	}
+}
+
+// TestGOMEMLIMITIsNinetyPercentOfTheMemoryLimit renders the memory limit in
+// each way values.schema.json lets it be written, with both Helm versions.
+func TestGOMEMLIMITIsNinetyPercentOfTheMemoryLimit(t *testing.T) {
+	tests := []struct {
+		memory any
+		want   string
+	}{
+		{"256Mi", "230MiB"},  // the default: 241,591,910 bytes, down to whole MiB
+		{"1Gi", "921MiB"},    // 966,367,641 bytes
+		{"512M", "439MiB"},   // decimal megabytes: 460,800,000 bytes
+		{"1.5Gi", "1382MiB"}, // a fraction
+		{268435456, "230MiB"},
+		{"300000000000m", "257MiB"}, // thousandths of a byte: 300 MB
+	}
+	for name, bin := range requireHelms(t) {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s %v", name, tt.memory), func(t *testing.T) {
+				objs := decode(t, render(t, bin, values{"resources": values{"limits": values{"memory": tt.memory}}}))
+				var d appsv1.Deployment
+				into(t, objs.get(t, "Deployment/podgate"), &d)
+				env := d.Spec.Template.Spec.Containers[0].Env
+				if len(env) != 1 || env[0].Name != "GOMEMLIMIT" || env[0].Value != tt.want {
+					t.Errorf("memory limit %v: env %+v, want GOMEMLIMIT=%s", tt.memory, env, tt.want)
+				}
+			})
+		}
 	}
 }

@@ -40,14 +40,16 @@ type server struct {
 }
 
 // startServer runs binary in a process group of its own that dies with
-// this process (Pdeathsig), its output in dir/<name>.log.
-func startServer(name, binary, dir, url string, args ...string) (*server, error) {
+// this process (Pdeathsig), its output in dir/<name>.log, with env added to
+// this process's environment.
+func startServer(name, binary, dir, url string, env []string, args ...string) (*server, error) {
 	s := &server{name: name, url: url, logPath: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
 	log, err := os.Create(s.logPath)
 	if err != nil {
 		return nil, err
 	}
 	s.cmd = exec.Command(binary, args...)
+	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {

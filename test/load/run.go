@@ -194,6 +194,11 @@ func (t *tester) payloads(ctx context.Context, rep *Report) error {
 	return nil
 }
 
+// webhookMemLimit is the soft memory limit the chart gives the webhook
+// with its default resources (90% of 256Mi; test/chart checks what it
+// renders), so that the memory figures are those of a deployed webhook.
+const webhookMemLimit = "GOMEMLIMIT=230MiB"
+
 func (t *tester) startServers(ctx context.Context, dir, kubeconfig string) error {
 	var err error
 	if t.pki, err = newPKI(filepath.Join(dir, "certs")); err != nil {
@@ -208,7 +213,7 @@ func (t *tester) startServers(ctx context.Context, dir, kubeconfig string) error
 		return err
 	}
 	t.metrics = "http://" + loopback(ports[1]) + "/metrics"
-	t.webhook, err = startServer("webhook", t.o.Webhook, dir, "https://"+loopback(ports[0]),
+	t.webhook, err = startServer("webhook", t.o.Webhook, dir, "https://"+loopback(ports[0]), []string{webhookMemLimit},
 		"--kubeconfig", kubeconfig, "--cert-dir", t.pki.dir, "--port", strconv.Itoa(ports[0]),
 		"--metrics-bind-address", loopback(ports[1]), "--health-probe-bind-address", loopback(ports[2]),
 		"--policy-dir", t.policies)
@@ -222,7 +227,7 @@ func (t *tester) startServers(ctx context.Context, dir, kubeconfig string) error
 	if err := writeOPABundle(ctx, bundle, clusterNodes()); err != nil {
 		return err
 	}
-	t.opa, err = startServer("opa", t.o.OPA, dir, "https://"+loopback(ports[3]),
+	t.opa, err = startServer("opa", t.o.OPA, dir, "https://"+loopback(ports[3]), nil,
 		"run", "--server", "--addr", loopback(ports[3]),
 		"--tls-cert-file", t.pki.cert(), "--tls-private-key-file", t.pki.key(),
 		// Info level logs every request; podgate logs none at info.

@@ -35,7 +35,7 @@ const (
 	DefaultSoakRate = 1000
 	// DefaultMemoryWarmup is how long memory may grow before a phase's
 	// figures start: connection pools reach their size, the collector's
-	// pacing and the soft memory limit (cmd/webhook/gc.go) settle.
+	// pacing (cmd/webhook/gc.go) settles.
 	DefaultMemoryWarmup = time.Minute
 	// DefaultSampleInterval is how often RSS, heap and goroutines are read:
 	// 60 samples in a 10-minute phase, enough for a slope.

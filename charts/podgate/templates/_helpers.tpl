@@ -219,3 +219,33 @@ annotations:
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "podgate.fullname" . }}-serving
 {{- end }}
 {{- end }}
+
+{{/*
+GOMEMLIMIT, the Go runtime's soft memory limit: 90% of the container's
+memory limit, in MiB. The collector then works harder as the heap nears the
+limit instead of the pod being OOM-killed; the other 10% is what the
+runtime's limit does not count (memory the kernel charges to the container,
+the heap's growth between two collections). The quantity is read as
+values.schema.json lets it be written: a number of bytes, or one with a
+decimal (k, M, G, ...) or binary (Ki, Mi, Gi, ...) suffix, or m (thousandths).
+A limit below 64Mi is refused: the webhook needs about 55Mi idle.
+*/}}
+{{- define "podgate.goMemLimit" -}}
+{{- $q := .Values.resources.limits.memory -}}
+{{- $bytes := 0.0 -}}
+{{- if kindIs "string" $q -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $units := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 -}}
+{{- $unit := trimPrefix $number $q -}}
+{{- if or (not $number) (not (hasKey $units $unit)) -}}
+{{- fail (printf "resources.limits.memory %q is not a memory quantity" $q) -}}
+{{- end -}}
+{{- $bytes = mulf (float64 $number) (get $units $unit) -}}
+{{- else -}}
+{{- $bytes = float64 $q -}}
+{{- end -}}
+{{- if lt $bytes 67108864.0 -}}
+{{- fail (printf "resources.limits.memory %v: podgate needs at least 64Mi (it runs at about 55Mi idle)" $q) -}}
+{{- end -}}
+{{- printf "%dMiB" (int64 (floor (divf (mulf $bytes 0.9) 1048576.0))) -}}
+{{- end }}

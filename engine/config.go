@@ -9,6 +9,7 @@ import (
 
 	"github.com/agnivade/levenshtein"
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Config is the operator's configuration merged over the shipped defaults.
@@ -192,7 +193,7 @@ func (c *Config) policyConfig(name string, section map[string]any) (PolicyConfig
 
 // stringList reads the list of strings at the dotted key of Raw.
 func (c *Config) stringList(key string) ([]string, error) {
-	v := dig(c.Raw, strings.Split(key, "."))
+	v, _, _ := unstructured.NestedFieldNoCopy(c.Raw, strings.Split(key, ".")...)
 	if v == nil {
 		return nil, nil
 	}

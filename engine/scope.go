@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // The operations policies look at; any other is allowed unchecked.
@@ -105,20 +107,10 @@ func updateSkip(req *Request) string {
 	if json.Unmarshal(req.Object, &obj) != nil || json.Unmarshal(req.OldObject, &old) != nil {
 		return ""
 	}
-	if reflect.DeepEqual(dig(obj, path), dig(old, path)) {
+	template, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
+	oldTemplate, _, _ := unstructured.NestedFieldNoCopy(old, path...)
+	if reflect.DeepEqual(template, oldTemplate) {
 		return "pod template unchanged; podgate mutates only when a rollout happens anyway"
 	}
 	return ""
-}
-
-func dig(m map[string]any, path []string) any {
-	var cur any = m
-	for _, k := range path {
-		next, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = next[k]
-	}
-	return cur
 }

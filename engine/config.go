@@ -10,6 +10,7 @@ import (
 	"github.com/agnivade/levenshtein"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Config is the operator's configuration merged over the shipped defaults.
@@ -49,7 +50,7 @@ var commonPolicyKeys = []string{"enforcement", "rules", "excludedNamespaces"}
 // defaults. Unknown keys and values of the wrong type are errors that name
 // the file, line and key: a typo must not silently keep a default.
 func parseConfig(defaults map[string]any, file string, src []byte) (*Config, error) {
-	merged := deepCopy(defaults)
+	merged := runtime.DeepCopyJSON(defaults)
 	cfg := &Config{file: file, pos: map[string]nodePos{}}
 	if cfg.file == "" {
 		cfg.file = "config"
@@ -281,8 +282,10 @@ func kindOf(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// normalize turns what yaml.v3 decodes into the JSON-like values Rego
-// accepts (map[string]any with string keys).
+// normalize turns what yaml.v3 decodes into JSON values, the ones Rego
+// and runtime.DeepCopyJSONValue accept: maps with string keys, whole
+// numbers as int64 (a number too large for one, which yaml.v3 gives as
+// uint64, as float64).
 func normalize(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
@@ -303,23 +306,10 @@ func normalize(v any) any {
 		return t
 	case int:
 		return int64(t)
+	case uint64:
+		return float64(t)
 	}
 	return v
-}
-
-func deepCopy(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		switch t := v.(type) {
-		case map[string]any:
-			out[k] = deepCopy(t)
-		case []any:
-			out[k] = slices.Clone(t)
-		default:
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // didYouMean suggests the closest of known to a misspelt name (at most

@@ -17,7 +17,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 )
 
 // Sources says where a policy set comes from.
@@ -149,36 +149,20 @@ func readTree(fsys fs.FS, dir, prefix string) ([]source, error) {
 	return out, nil
 }
 
+// configDefaults reads the config section of the built-in data.yaml with
+// the parser of the operator's config (config.go), so that both give the
+// same values: whole numbers as int64, as in admitted objects.
 func configDefaults(raw []byte) (map[string]any, error) {
 	var doc struct {
 		Podgate struct {
-			Config map[string]any `json:"config"`
-		} `json:"podgate"`
+			Config map[string]any `yaml:"config"`
+		} `yaml:"podgate"`
 	}
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("policies/data.yaml: %w", err)
 	}
-	return normalizeJSON(doc.Podgate.Config).(map[string]any), nil
-}
-
-// normalizeJSON turns float64 numbers that are whole into int64, so that
-// config values compare with the integers in admitted objects.
-func normalizeJSON(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			t[k] = normalizeJSON(x)
-		}
-	case []any:
-		for i, x := range t {
-			t[i] = normalizeJSON(x)
-		}
-	case float64:
-		if t == float64(int64(t)) {
-			return int64(t)
-		}
-	}
-	return v
+	defaults, _ := normalize(doc.Podgate.Config).(map[string]any)
+	return defaults, nil
 }
 
 // compile parses and compiles a policy set with the strict checks, and

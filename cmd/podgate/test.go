@@ -9,9 +9,9 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/go-openapi/jsonpointer"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/loader"
@@ -242,29 +242,12 @@ func caseNodes(c policies.Case) map[string]engine.Node {
 
 // has reports whether the JSON pointer p names something in doc.
 func has(doc any, p string) bool {
-	if !strings.HasPrefix(p, "/") {
+	ptr, err := jsonpointer.New(p)
+	if err != nil {
 		return false
 	}
-	for _, key := range strings.Split(p[1:], "/") {
-		key = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
-		switch v := doc.(type) {
-		case map[string]any:
-			next, ok := v[key]
-			if !ok {
-				return false
-			}
-			doc = next
-		case []any:
-			i, err := strconv.Atoi(key)
-			if err != nil || i < 0 || i >= len(v) {
-				return false
-			}
-			doc = v[i]
-		default:
-			return false
-		}
-	}
-	return true
+	_, _, err = ptr.Get(doc)
+	return err == nil
 }
 
 func decodeObject(raw []byte) map[string]any {

@@ -8,9 +8,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/go-openapi/jsonpointer"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/podgate/podgate/test/bench"
@@ -263,34 +263,12 @@ func statusMessage(body []byte) string {
 }
 
 // hasPointer says whether the JSON pointer p (RFC 6901) names a value in
-// doc; "-", the end of an array, names the last element.
+// doc.
 func hasPointer(doc any, p string) bool {
-	if p == "" {
-		return true
-	}
-	if !strings.HasPrefix(p, "/") {
+	ptr, err := jsonpointer.New(p)
+	if err != nil {
 		return false
 	}
-	for tok := range strings.SplitSeq(p[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch v := doc.(type) {
-		case map[string]any:
-			var ok bool
-			if doc, ok = v[tok]; !ok {
-				return false
-			}
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if tok == "-" {
-				i, err = len(v)-1, nil
-			}
-			if err != nil || i < 0 || i >= len(v) {
-				return false
-			}
-			doc = v[i]
-		default:
-			return false
-		}
-	}
-	return true
+	_, _, err = ptr.Get(doc)
+	return err == nil
 }

@@ -10,6 +10,16 @@ import (
 // into map[string]any / []any. add creates missing parent objects, so a
 // policy can add /spec/template/metadata/annotations/x to an object that
 // has no annotations yet.
+//
+// Why not evanphx/json-patch/v5, whose ApplyWithOptions creates missing
+// parents too (EnsurePathExistsOnAdd): it patches JSON text, so the
+// mutating webhook would encode the mutations as a patch, have the library
+// parse the object and write it out again, and decode the result for the
+// diff (patch.go). make bench, /mutate of the bench Deployment, 10 Nodes,
+// alternated with this code in the same run: 37% more CPU per request
+// (5.2 against 3.8 ms of process CPU on a machine busy with other
+// builds), 7,353 against 5,423 allocations, 436 against 322 KB. Here the
+// mutations are applied to the tree the webhook has already decoded.
 func apply(doc map[string]any, op, pointer string, value any) error {
 	path, err := parsePointer(pointer)
 	if err != nil {

@@ -61,7 +61,7 @@ func newRotator(t *testing.T, c client.Client) *Rotator {
 
 func ensure(t *testing.T, r *Rotator) {
 	t.Helper()
-	if err := r.Ensure(context.Background()); err != nil {
+	if err := r.Ensure(t.Context()); err != nil {
 		t.Fatalf("Ensure: %v", err)
 	}
 }
@@ -69,7 +69,7 @@ func ensure(t *testing.T, r *Rotator) {
 func getSecret(t *testing.T, c client.Client) *corev1.Secret {
 	t.Helper()
 	s := &corev1.Secret{}
-	if err := c.Get(context.Background(), secretKey, s); err != nil {
+	if err := c.Get(t.Context(), secretKey, s); err != nil {
 		t.Fatalf("get Secret: %v", err)
 	}
 	return s
@@ -78,7 +78,7 @@ func getSecret(t *testing.T, c client.Client) *corev1.Secret {
 // caBundles returns the caBundle of every webhook of both configurations.
 func caBundles(t *testing.T, c client.Client) [][]byte {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	if err := c.Get(ctx, client.ObjectKey{Name: "podgate"}, m); err != nil {
@@ -227,7 +227,7 @@ func TestCARotationKeepsTheOldCATrustedUntilTheNewOneHasPropagated(t *testing.T)
 	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretKey.Name, Namespace: secretKey.Namespace},
 		Data: map[string][]byte{CertFile: pair.CertPEM, KeyFile: pair.KeyPEM, SecretCABundle: oldCA.CertPEM, SecretCAKey: oldKey}}
-	if err := c.Create(context.Background(), secret); err != nil {
+	if err := c.Create(t.Context(), secret); err != nil {
 		t.Fatal(err)
 	}
 
@@ -278,11 +278,11 @@ func TestAWipedCABundleIsRestored(t *testing.T) {
 	r := newRotator(t, c)
 	ensure(t, r)
 	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	if err := c.Get(context.Background(), client.ObjectKey{Name: "podgate"}, v); err != nil {
+	if err := c.Get(t.Context(), client.ObjectKey{Name: "podgate"}, v); err != nil {
 		t.Fatal(err)
 	}
 	v.Webhooks[1].ClientConfig.CABundle = nil // as a Helm upgrade of an old chart might
-	if err := c.Update(context.Background(), v); err != nil {
+	if err := c.Update(t.Context(), v); err != nil {
 		t.Fatal(err)
 	}
 	ensure(t, r)
@@ -297,7 +297,7 @@ func TestAWipedCABundleIsRestored(t *testing.T) {
 func TestAMissingWebhookConfigurationKeepsTheFilesButNotReadiness(t *testing.T) {
 	c := fake.NewClientBuilder().Build()
 	r := newRotator(t, c)
-	err := r.Ensure(context.Background())
+	err := r.Ensure(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "MutatingWebhookConfiguration podgate") {
 		t.Fatalf("Ensure = %v, want an error naming the missing configuration", err)
 	}
@@ -308,7 +308,7 @@ func TestAMissingWebhookConfigurationKeepsTheFilesButNotReadiness(t *testing.T) 
 		t.Errorf("ReadyCheck = %v, want not ready for want of a caBundle", err)
 	}
 	for _, obj := range webhookConfigurations() {
-		if err := c.Create(context.Background(), obj); err != nil {
+		if err := c.Create(t.Context(), obj); err != nil {
 			t.Fatal(err)
 		}
 	}

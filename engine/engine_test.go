@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -58,10 +57,10 @@ func TestCustomPolicyIsLoadedNextToTheBuiltInOnes(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "team.rego", customPolicy)
 	e := engine.New()
-	if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+	if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	vs, err := e.Violations(context.Background(), deployment)
+	vs, err := e.Violations(t.Context(), deployment)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +99,10 @@ func TestConfigOverridesEnforcementAndExcludesNamespaces(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := engine.New()
 			cfg := write(t, t.TempDir(), "config.yaml", tc.config)
-			if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir, ConfigFile: cfg}); err != nil {
+			if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS, PolicyDir: dir, ConfigFile: cfg}); err != nil {
 				t.Fatal(err)
 			}
-			vs, err := e.Violations(context.Background(), deployment)
+			vs, err := e.Violations(t.Context(), deployment)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +142,7 @@ func TestBadConfigIsRejectedWithFileLineAndKey(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := write(t, t.TempDir(), "config.yaml", tc.config)
-			err := engine.New().Load(context.Background(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg})
+			err := engine.New().Load(t.Context(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v, want it to contain %q", err, tc.want)
 			}
@@ -155,7 +154,7 @@ func TestBrokenPolicyIsRejectedAndTheLastGoodSetKeepsServing(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "team.rego", customPolicy)
 	e := engine.New()
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := e.Load(ctx, engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +185,7 @@ func TestBrokenPolicyIsRejectedAndTheLastGoodSetKeepsServing(t *testing.T) {
 }
 
 func TestEvaluationBeforeLoadIsAnError(t *testing.T) {
-	if _, err := engine.New().Violations(context.Background(), deployment); !errors.Is(err, engine.ErrNotLoaded) {
+	if _, err := engine.New().Violations(t.Context(), deployment); !errors.Is(err, engine.ErrNotLoaded) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -195,7 +194,7 @@ func TestConcurrentEvaluationsDuringReloadsAndInventoryChanges(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "team.rego", customPolicy)
 	e := engine.New()
-	ctx := context.Background()
+	ctx := t.Context()
 	src := engine.Sources{Builtin: policies.FS, PolicyDir: dir}
 	if err := e.Load(ctx, src); err != nil {
 		t.Fatal(err)
@@ -238,7 +237,7 @@ func TestAPolicyReportingARuleItsMETADATADoesNotDeclareIsRejectedWithFileAndLine
 	dir := t.TempDir()
 	undeclared := strings.Replace(customPolicy, `violation contains {"rule": "owner-hint"`, `violation contains {"rule": "owner-hnt"`, 1)
 	write(t, dir, "team.rego", undeclared)
-	err := engine.New().Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir})
+	err := engine.New().Load(t.Context(), engine.Sources{Builtin: policies.FS, PolicyDir: dir})
 	want := `team.rego:16:29: policy team-label reports rule "owner-hnt", which its METADATA does not declare`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want an error saying %q", err, want)

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -30,13 +29,13 @@ func explainOn(t *testing.T, nodes map[string]engine.Node, config string, req *e
 	if config != "" {
 		src.ConfigFile = write(t, t.TempDir(), "config.yaml", config)
 	}
-	if err := e.Load(context.Background(), src); err != nil {
+	if err := e.Load(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.SetNodes(context.Background(), nodes); err != nil {
+	if err := e.SetNodes(t.Context(), nodes); err != nil {
 		t.Fatal(err)
 	}
-	p, err := e.Explain(context.Background(), req)
+	p, err := e.Explain(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +86,14 @@ func TestExplainFollowsTheComparisonOperatorsConfig(t *testing.T) {
 
 func TestExplainOfAnObjectWithoutPodSpecIsAnError(t *testing.T) {
 	e := engine.New()
-	if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS}); err != nil {
+	if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
 		t.Fatal(err)
 	}
 	req := &engine.Request{Operation: "CREATE", Kind: engine.GroupVersionKind{Version: "v1", Kind: "Service"}, Object: []byte(`{"kind":"Service","metadata":{"name":"s"}}`)}
-	if _, err := e.Explain(context.Background(), req); !errors.Is(err, engine.ErrNoPodSpec) {
+	if _, err := e.Explain(t.Context(), req); !errors.Is(err, engine.ErrNoPodSpec) {
 		t.Fatalf("Explain = %v, want ErrNoPodSpec", err)
 	}
-	if _, err := engine.New().Explain(context.Background(), req); !errors.Is(err, engine.ErrNotLoaded) {
+	if _, err := engine.New().Explain(t.Context(), req); !errors.Is(err, engine.ErrNotLoaded) {
 		t.Fatalf("Explain before Load = %v, want ErrNotLoaded", err)
 	}
 }

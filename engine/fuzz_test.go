@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +24,7 @@ func FuzzConfig(f *testing.F) {
 	dir := f.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
 	e := engine.New()
-	if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS}); err != nil {
+	if err := e.Load(f.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
 		f.Fatal(err)
 	}
 	good := e.Hash()
@@ -34,15 +33,15 @@ func FuzzConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 		fresh := engine.New()
-		err := fresh.Load(context.Background(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg})
+		err := fresh.Load(t.Context(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg})
 		if err != nil && !strings.Contains(err.Error(), "config.yaml") && !strings.Contains(err.Error(), "policies.") && !strings.Contains(err.Error(), "excludedNamespaces") {
 			t.Fatalf("config error does not say where: %v", err)
 		}
-		if _, err := e.Reload(context.Background(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg}); err != nil && e.Hash() != good {
+		if _, err := e.Reload(t.Context(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg}); err != nil && e.Hash() != good {
 			t.Fatal("a rejected config replaced the served one")
 		}
 		// Back to the defaults for the next input.
-		if _, err := e.Reload(context.Background(), engine.Sources{Builtin: policies.FS}); err != nil {
+		if _, err := e.Reload(t.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -60,13 +59,13 @@ func FuzzRequestObject(f *testing.F) {
 		f.Add(s, "Deployment")
 	}
 	e := engine.New()
-	if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS}); err != nil {
+	if err := e.Load(f.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, object, kind string) {
 		req := &engine.Request{UID: "u", Operation: "CREATE", Namespace: "default",
 			Kind: engine.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}, Object: []byte(object)}
-		_, _ = e.Violations(context.Background(), req)
-		_, _ = e.Mutations(context.Background(), req)
+		_, _ = e.Violations(t.Context(), req)
+		_, _ = e.Mutations(t.Context(), req)
 	})
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -144,7 +143,7 @@ func workloadObject(kind, spec string) []byte {
 // (each node its own class, as in opa test): the violations must be
 // identical.
 func TestNodeClassesDecideAsEveryNodeDoes(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	e := New()
 	if err := e.Load(ctx, Sources{Builtin: policies.FS}); err != nil {
 		t.Fatal(err)

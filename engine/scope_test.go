@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -20,11 +19,11 @@ const releasedRedis = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"redis
 func TestOnlyAControllerWritingForItsOwnerIsSkipped(t *testing.T) {
 	cfg := write(t, t.TempDir(), "config.yaml", "controllerUsers: [system:serviceaccount:argo-rollouts:argo-rollouts]\n")
 	custom := engine.New()
-	if err := custom.Load(context.Background(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg}); err != nil {
+	if err := custom.Load(t.Context(), engine.Sources{Builtin: policies.FS, ConfigFile: cfg}); err != nil {
 		t.Fatal(err)
 	}
 	defaults := engine.New()
-	if err := defaults.Load(context.Background(), engine.Sources{Builtin: policies.FS}); err != nil {
+	if err := defaults.Load(t.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
 		t.Fatal(err)
 	}
 	pod := engine.GroupVersionKind{Version: "v1", Kind: "Pod"}
@@ -54,7 +53,7 @@ func TestOnlyAControllerWritingForItsOwnerIsSkipped(t *testing.T) {
 			if tt.old != "" {
 				req.OldObject = []byte(tt.old)
 			}
-			d, err := tt.eng.Decide(context.Background(), req)
+			d, err := tt.eng.Decide(t.Context(), req)
 			if err != nil {
 				t.Fatal(err)
 			}

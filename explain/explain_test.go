@@ -2,7 +2,6 @@ package explain_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -31,10 +30,10 @@ func demoNodes() map[string]engine.Node {
 func explainOf(t *testing.T, nodes map[string]engine.Node, kind, object string) *explain.Explanation {
 	t.Helper()
 	e := engine.New()
-	if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS}); err != nil {
+	if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.SetNodes(context.Background(), nodes); err != nil {
+	if err := e.SetNodes(t.Context(), nodes); err != nil {
 		t.Fatal(err)
 	}
 	group, version := "apps", "v1"
@@ -42,7 +41,7 @@ func explainOf(t *testing.T, nodes map[string]engine.Node, kind, object string) 
 		group = ""
 	}
 	req := &engine.Request{Operation: "CREATE", Namespace: "default", Kind: engine.GroupVersionKind{Group: group, Version: version, Kind: kind}, Object: []byte(object)}
-	x, err := explain.Explain(context.Background(), e, req)
+	x, err := explain.Explain(t.Context(), e, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +174,11 @@ func TestJSONHasNameFitsReasonsAndScorePerNode(t *testing.T) {
 
 func TestAnEmptyInventoryIsAnError(t *testing.T) {
 	e := engine.New()
-	if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS}); err != nil {
+	if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS}); err != nil {
 		t.Fatal(err)
 	}
 	req := &engine.Request{Operation: "CREATE", Namespace: "default", Kind: engine.GroupVersionKind{Version: "v1", Kind: "Pod"}, Object: []byte(pod(""))}
-	if _, err := explain.Explain(context.Background(), e, req); err == nil || !strings.Contains(err.Error(), "inventory is empty") {
+	if _, err := explain.Explain(t.Context(), e, req); err == nil || !strings.Contains(err.Error(), "inventory is empty") {
 		t.Fatalf("Explain = %v, want an error about the empty inventory", err)
 	}
 }

@@ -1,7 +1,6 @@
 package mutate
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -61,14 +60,14 @@ func TestTestdataMutationsAreAppliedAndIdempotent(t *testing.T) {
 		}
 		t.Run(c.Policy+"/"+c.Name, func(t *testing.T) {
 			h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
-			resp := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
+			resp := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
 			out := patched(t, c.Object, resp)
 			for _, p := range c.Expect.Mutations {
 				if has(t, c.Object, p) || !has(t, out, p) {
 					t.Errorf("%s: %s was not added by the patch", c.Description, p)
 				}
 			}
-			again := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, out, c.OldObject))
+			again := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, out, c.OldObject))
 			if len(again.Patches) != 0 {
 				t.Errorf("%s: admitting the mutated object again patched %v", c.Description, again.Patches)
 			}
@@ -82,7 +81,7 @@ const nginx = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"n
 
 func TestNginxDeploymentGetsTCPProbesAndSaysSo(t *testing.T) {
 	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(nginx), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(nginx), nil))
 	var obj struct {
 		Metadata struct {
 			Annotations map[string]string `json:"annotations"`
@@ -113,12 +112,12 @@ func TestNginxDeploymentGetsTCPProbesAndSaysSo(t *testing.T) {
 func TestUpdateWithUnchangedTemplateIsNotMutated(t *testing.T) {
 	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
 	scaled := strings.Replace(nginx, `"replicas":3`, `"replicas":5`, 1)
-	resp := h.Handle(context.Background(), testenv.Request(t, "UPDATE", "default", []byte(scaled), []byte(nginx)))
+	resp := h.Handle(t.Context(), testenv.Request(t, "UPDATE", "default", []byte(scaled), []byte(nginx)))
 	if !resp.Allowed || len(resp.Patches) != 0 {
 		t.Fatalf("scaling must not start a rollout, got patches %v", resp.Patches)
 	}
 	newImage := strings.Replace(nginx, "nginx:1.14.2", "nginx:1.16.1", 1)
-	resp = h.Handle(context.Background(), testenv.Request(t, "UPDATE", "default", []byte(newImage), []byte(nginx)))
+	resp = h.Handle(t.Context(), testenv.Request(t, "UPDATE", "default", []byte(newImage), []byte(nginx)))
 	if len(resp.Patches) == 0 {
 		t.Fatal("a template change is a rollout anyway: probes must be injected")
 	}
@@ -127,7 +126,7 @@ func TestUpdateWithUnchangedTemplateIsNotMutated(t *testing.T) {
 func TestContainerWithoutPortGetsNoProbeButANote(t *testing.T) {
 	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
 	noPort := strings.Replace(nginx, `,"ports":[{"containerPort":80}]`, "", 1)
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(noPort), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(noPort), nil))
 	out := patched(t, []byte(noPort), resp)
 	if has(t, out, "/spec/template/spec/containers/0/readinessProbe") {
 		t.Fatal("no port: no probe may be injected")
@@ -141,17 +140,17 @@ func TestMalformedAndFailingRequestsNeverAllow(t *testing.T) {
 	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
 	req := testenv.Request(t, "CREATE", "default", []byte(nginx), nil)
 	req.UID = ""
-	if resp := h.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusBadRequest {
+	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusBadRequest {
 		t.Fatalf("no uid: want 400, got %+v", resp.Result)
 	}
 	req = testenv.Request(t, "CREATE", "default", []byte(nginx), nil)
 	req.Object.Raw = []byte(`{"kind":`)
-	if resp := h.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusBadRequest || resp.Result.Message == "" {
+	if resp := h.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusBadRequest || resp.Result.Message == "" {
 		t.Fatalf("broken object: want 400 with a reason, got %+v", resp.Result)
 	}
 	unloaded := &Handler{Engine: engine.New(), Log: logr.Discard()}
 	req = testenv.Request(t, "CREATE", "default", []byte(nginx), nil)
-	if resp := unloaded.Handle(context.Background(), req); resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
+	if resp := unloaded.Handle(t.Context(), req); resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
 		t.Fatalf("no policy set: want 500, got %+v", resp.Result)
 	}
 }

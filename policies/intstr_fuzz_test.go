@@ -1,7 +1,6 @@
 package policies_test
 
 import (
-	"context"
 	"regexp"
 	"testing"
 
@@ -27,7 +26,7 @@ func FuzzScaledMatchesKubernetes(f *testing.F) {
 	pq, err := rego.New(
 		rego.Query("x := data.podgate.lib.intstr.scaled(input.value, input.total, input.up)"),
 		rego.Module("intstr.rego", string(src)),
-	).PrepareForEval(context.Background())
+	).PrepareForEval(f.Context())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -41,7 +40,7 @@ func FuzzScaledMatchesKubernetes(f *testing.F) {
 			ast.Item(ast.StringTerm("total"), ast.IntNumberTerm(total)),
 			ast.Item(ast.StringTerm("up"), ast.BooleanTerm(roundUp)),
 		)
-		rs, err := pq.Eval(context.Background(), rego.EvalParsedInput(input))
+		rs, err := pq.Eval(t.Context(), rego.EvalParsedInput(input))
 		if err != nil {
 			t.Fatalf("scaled(%q, %d, %v): %v", value, total, roundUp, err)
 		}

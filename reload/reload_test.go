@@ -39,7 +39,7 @@ var deployment = &engine.Request{
 
 func hasTeamRule(t *testing.T, e *engine.Engine) bool {
 	t.Helper()
-	vs, err := e.Violations(context.Background(), deployment)
+	vs, err := e.Violations(t.Context(), deployment)
 	if err != nil {
 		t.Fatalf("evaluation failed: %v", err)
 	}
@@ -105,11 +105,11 @@ func configMapDir(t *testing.T, dir string, files map[string]string) {
 func start(t *testing.T, src engine.Sources) (*engine.Engine, *Watcher) {
 	t.Helper()
 	e := engine.New()
-	if err := e.Load(context.Background(), src); err != nil {
+	if err := e.Load(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
 	w := &Watcher{Engine: e, Sources: src, Log: logr.Discard(), Debounce: 20 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()
 	t.Cleanup(func() {
@@ -198,7 +198,7 @@ func TestNoEvaluationFailsWhileSetsAreSwapped(t *testing.T) {
 				default:
 				}
 				evaluations.Add(1)
-				vs, err := e.Violations(context.Background(), deployment)
+				vs, err := e.Violations(t.Context(), deployment)
 				if err != nil || len(vs) == 0 {
 					failures.Add(1)
 				}

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -105,16 +104,16 @@ func TestLabelsAndAnnotationsCannotSwitchOffADeny(t *testing.T) {
 	denied := 0
 	for _, c := range testenv.Cases(t) {
 		eng := testenv.Engine(t, "")
-		if err := eng.SetNodes(context.Background(), testenv.Nodes(t, c)); err != nil {
+		if err := eng.SetNodes(t.Context(), testenv.Nodes(t, c)); err != nil {
 			t.Fatal(err)
 		}
 		h := &Handler{Engine: eng, Log: logr.Discard()}
-		before := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
+		before := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
 		if before.Allowed {
 			continue
 		}
 		denied++
-		after := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, withMetadata(t, c.Object, attempts), c.OldObject))
+		after := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, withMetadata(t, c.Object, attempts), c.OldObject))
 		if after.Allowed {
 			t.Errorf("%s/%s: denied as written, admitted with bypass labels and annotations (warnings %q)", c.Policy, c.Name, after.Warnings)
 			continue

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,11 +43,11 @@ func TestTestdataCasesThroughTheHandler(t *testing.T) {
 	for _, c := range testenv.Cases(t) {
 		t.Run(c.Policy+"/"+c.Name, func(t *testing.T) {
 			eng := testenv.Engine(t, "")
-			if err := eng.SetNodes(context.Background(), testenv.Nodes(t, c)); err != nil {
+			if err := eng.SetNodes(t.Context(), testenv.Nodes(t, c)); err != nil {
 				t.Fatal(err)
 			}
 			h := &Handler{Engine: eng, Log: logr.Discard()}
-			resp := h.Handle(context.Background(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
+			resp := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
 			if resp.Result != nil && resp.Result.Code >= 500 {
 				t.Fatalf("%s: internal error: %s", c.Description, resp.Result.Message)
 			}
@@ -72,7 +71,7 @@ const redisPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"redis"},"s
 
 func TestRedisPodWithEmptyDirIsDeniedNamingTheVolume(t *testing.T) {
 	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
 	if resp.Allowed || resp.Result.Code != http.StatusForbidden {
 		t.Fatalf("want a 403 denial, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
@@ -106,7 +105,7 @@ func TestMalformedRequestsAreRejectedWith400(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			resp := h.Handle(context.Background(), tc.req)
+			resp := h.Handle(t.Context(), tc.req)
 			if resp.Allowed || resp.Result == nil || resp.Result.Code != tc.code || resp.Result.Message == "" {
 				t.Fatalf("want allowed=false code %d with a reason, got allowed=%v %+v", tc.code, resp.Allowed, resp.Result)
 			}
@@ -116,7 +115,7 @@ func TestMalformedRequestsAreRejectedWith400(t *testing.T) {
 
 func TestNoPolicySetIsAnInternalErrorNotAnAllow(t *testing.T) {
 	h := &Handler{Engine: engine.New(), Log: logr.Discard()}
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
 	if resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
 		t.Fatalf("want 500, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
@@ -127,18 +126,18 @@ func TestAPodTheReplicaSetControllerWritesIsSkippedAndAForgedOneIsDenied(t *test
 	owned := strings.Replace(redisPod, `"name":"redis"}`, `"name":"redis","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"1","controller":true}]}`, 1)
 	req := testenv.Request(t, "CREATE", "default", []byte(owned), nil)
 	req.UserInfo.Username = "system:serviceaccount:kube-system:replicaset-controller"
-	if resp := h.Handle(context.Background(), req); !resp.Allowed || len(resp.Warnings) > 0 {
+	if resp := h.Handle(t.Context(), req); !resp.Allowed || len(resp.Warnings) > 0 {
 		t.Errorf("the ReplicaSet controller's pod must be admitted without checks, got allowed=%v %+v %q", resp.Allowed, resp.Result, resp.Warnings)
 	}
 	req.UserInfo.Username = "tester"
-	if resp := h.Handle(context.Background(), req); resp.Allowed || !strings.Contains(resp.Result.Message, "[stateful-volumes/persistent-storage]") {
+	if resp := h.Handle(t.Context(), req); resp.Allowed || !strings.Contains(resp.Result.Message, "[stateful-volumes/persistent-storage]") {
 		t.Errorf("a user's pod naming a controller must be checked and denied, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
 }
 
 func TestExcludedNamespaceIsSkipped(t *testing.T) {
 	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "kube-system", []byte(redisPod), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "kube-system", []byte(redisPod), nil))
 	if !resp.Allowed {
 		t.Fatalf("kube-system is excluded by default, got %+v", resp.Result)
 	}
@@ -155,11 +154,11 @@ func TestUpdateThatKeepsAnOldViolationIsWarnedNotDenied(t *testing.T) {
 	old := strings.Replace(deployment, "REPLICAS", "3", 1)
 	scaled := strings.Replace(deployment, "REPLICAS", "5", 1)
 
-	create := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(old), nil))
+	create := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(old), nil))
 	if create.Allowed || !strings.Contains(create.Result.Message, "[rollout/revision-history]") {
 		t.Fatalf("creating with revisionHistoryLimit 0 must be denied, got allowed=%v %+v", create.Allowed, create.Result)
 	}
-	update := h.Handle(context.Background(), testenv.Request(t, "UPDATE", "default", []byte(scaled), []byte(old)))
+	update := h.Handle(t.Context(), testenv.Request(t, "UPDATE", "default", []byte(scaled), []byte(old)))
 	if !update.Allowed {
 		t.Fatalf("scaling an object that already broke the rule must be allowed, got %+v", update.Result)
 	}
@@ -177,7 +176,7 @@ func TestConfigCanTurnARuleIntoDryRun(t *testing.T) {
 	}
 	h := &Handler{Engine: testenv.Engine(t, cfg), Log: logr.Discard()}
 	obj := strings.Replace(deployment, "REPLICAS", "3", 1)
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(obj), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(obj), nil))
 	if !resp.Allowed {
 		t.Fatalf("a dryrun rule must not deny, got %+v", resp.Result)
 	}
@@ -206,12 +205,12 @@ func TestEvaluationPastItsDeadlineIsA500NotAnAllow(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng := engine.New()
-	if err := eng.Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+	if err := eng.Load(t.Context(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	h := &Handler{Engine: eng, Log: logr.Discard(), EvalTimeout: 100 * time.Millisecond}
 	start := time.Now()
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
 	if resp.Allowed || resp.Result.Code != http.StatusInternalServerError || !strings.Contains(resp.Result.Message, "podgate could not evaluate its policies") {
 		t.Fatalf("want a 500 with a reason, got allowed=%v %+v", resp.Allowed, resp.Result)
 	}
@@ -244,11 +243,11 @@ func TestRegoRuntimeErrorIsA500NotAnAllow(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng := engine.New()
-	if err := eng.Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
+	if err := eng.Load(t.Context(), engine.Sources{Builtin: policies.FS, PolicyDir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	h := &Handler{Engine: eng, Log: logr.Discard()}
-	resp := h.Handle(context.Background(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
+	resp := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(redisPod), nil))
 	if resp.Allowed || resp.Result.Code != http.StatusInternalServerError ||
 		!strings.Contains(resp.Result.Message, "podgate could not evaluate its policies") || !strings.Contains(resp.Result.Message, "conflict") {
 		t.Fatalf("want a 500 naming the conflict, got allowed=%v %+v", resp.Allowed, resp.Result)

@@ -50,12 +50,12 @@ func TestRequestsInFlightAreAnsweredWhileTheServerDrains(t *testing.T) {
 	o := webhookOptions(t, dir)
 	o.EvalTimeout = 30 * time.Second
 	eng := engine.New()
-	if err := eng.Load(context.Background(), engine.Sources{Builtin: policies.FS, PolicyDir: policyDir}); err != nil {
+	if err := eng.Load(t.Context(), engine.Sources{Builtin: policies.FS, PolicyDir: policyDir}); err != nil {
 		t.Fatal(err)
 	}
 	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: o.Port, CertDir: o.CertDir, TLSOpts: []func(*tls.Config){o.tlsConfig}})
 	registerHandlers(srv, eng, o, logr.Discard())
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, stop := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
 

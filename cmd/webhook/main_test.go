@@ -22,7 +22,7 @@ import (
 func parse(t *testing.T, args ...string) (Options, error) {
 	t.Helper()
 	var got Options
-	err := newCommand(func(_ context.Context, o Options) error { got = o; return nil }).Execute(context.Background(), args)
+	err := newCommand(func(_ context.Context, o Options) error { got = o; return nil }).Execute(t.Context(), args)
 	return got, err
 }
 

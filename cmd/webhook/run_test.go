@@ -44,7 +44,7 @@ func TestUnreachableAPIServerAtStartKeepsTheWebhookUpButUnready(t *testing.T) {
 	unreachableAPIServer(t, dir)
 	o := webhookOptions(t, dir)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, o) }()
 	var body string
@@ -104,7 +104,7 @@ func TestABrokenConfigAtStartKeepsTheWebhookUpUnreadyAndSaysWhy(t *testing.T) {
 	if err := os.WriteFile(o.ConfigFile, []byte("policies:\n  rolout: {minRevisionHistory: 3}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, o) }()
 	defer func() {

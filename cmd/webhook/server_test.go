@@ -67,7 +67,7 @@ func serveIn(t *testing.T, dir string, with ...func(*Options)) (string, *x509.Ce
 	}
 	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: []func(*tls.Config){o.tlsConfig}})
 	registerHandlers(srv, testenv.Engine(t, ""), o, logr.Discard())
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })

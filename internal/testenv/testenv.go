@@ -4,7 +4,6 @@
 package testenv
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -35,7 +34,7 @@ func PoliciesDir() string {
 func Engine(t testing.TB, config string) *engine.Engine {
 	t.Helper()
 	e := engine.New()
-	if err := e.Load(context.Background(), engine.Sources{Builtin: policies.FS, ConfigFile: config}); err != nil {
+	if err := e.Load(t.Context(), engine.Sources{Builtin: policies.FS, ConfigFile: config}); err != nil {
 		t.Fatalf("load built-in policies: %v", err)
 	}
 	return e

@@ -44,7 +44,7 @@ const evalTimeout = 3 * time.Second
 
 func requests(b *testing.B) []Request {
 	b.Helper()
-	reqs, err := Requests(context.Background())
+	reqs, err := Requests(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func newEngine(b *testing.B, nodes, custom int) *engine.Engine {
 		}
 	}
 	e := engine.New()
-	ctx := context.Background()
+	ctx := b.Context()
 	if err := e.Load(ctx, src); err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func BenchmarkEngine(b *testing.B) {
 			ereq := review.EngineRequest(r.Admission)
 			b.Run(fmt.Sprintf("%s/nodes=%d", r.Name, nodes), func(b *testing.B) {
 				eval := evaluator(e, r.Path)
-				ctx := context.Background()
+				ctx := b.Context()
 				b.ReportAllocs()
 				var lat latencies
 				for b.Loop() {
@@ -149,7 +149,7 @@ func BenchmarkHandler(b *testing.B) {
 		for _, r := range reqs {
 			b.Run(fmt.Sprintf("%s/nodes=%d", r.Name, nodes), func(b *testing.B) {
 				h := handler(e, r.Path)
-				ctx := context.Background()
+				ctx := b.Context()
 				b.ReportAllocs()
 				var lat latencies
 				for b.Loop() {
@@ -203,7 +203,7 @@ func BenchmarkPolicies(b *testing.B) {
 		for _, r := range reqs {
 			b.Run(fmt.Sprintf("custom=%d/%s", custom, r.Name), func(b *testing.B) {
 				h := handler(e, r.Path)
-				ctx := context.Background()
+				ctx := b.Context()
 				b.ReportAllocs()
 				var lat latencies
 				for b.Loop() {

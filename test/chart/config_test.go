@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,7 +76,7 @@ func TestTheChartRefusesTheConfigsTheWebhookRefuses(t *testing.T) {
 				}
 				src.PolicyDir = dir
 			}
-			webhookErr := engine.New().Load(context.Background(), src)
+			webhookErr := engine.New().Load(t.Context(), src)
 			_, stderr, helmErr := runHelm(t, bin, v, "template", release, chartDir(), "--namespace", namespace)
 			switch {
 			case (webhookErr == nil) != tt.ok:

@@ -68,8 +68,8 @@ func install(t *testing.T, bin string, v values, extra ...string) string {
 		t.Errorf("helm install printed no deployed status and NOTES:\n%s", out)
 	}
 	t.Cleanup(func() {
-		// t.Context() is done by now.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// t.Context() is done by now: its values without its end.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), time.Minute)
 		defer cancel()
 		if _, stderr, err := bed.Kubectl(ctx, nil, "delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration",
 			"-l", "app.kubernetes.io/instance="+release); err != nil {

@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -35,7 +34,7 @@ func TestTheChartObeysPodgatesOwnPolicies(t *testing.T) {
 	for _, n := range cluster.Nodes() {
 		nodes[n.Name] = inventory.Facts(n)
 	}
-	if err := eng.SetNodes(context.Background(), nodes); err != nil {
+	if err := eng.SetNodes(t.Context(), nodes); err != nil {
 		t.Fatal(err)
 	}
 	for mode, v := range tlsModes(t) {
@@ -54,7 +53,7 @@ func TestTheChartObeysPodgatesOwnPolicies(t *testing.T) {
 				if reason := eng.Skip(req); reason != "" {
 					t.Fatalf("%s skipped (%s): the check would prove nothing", key, reason)
 				}
-				d, err := eng.Decide(context.Background(), req)
+				d, err := eng.Decide(t.Context(), req)
 				if err != nil {
 					t.Fatalf("%s: %v", key, err)
 				}
@@ -63,7 +62,7 @@ func TestTheChartObeysPodgatesOwnPolicies(t *testing.T) {
 						t.Errorf("%s breaks %s/%s (%s): %s", key, v.Policy, v.Rule, v.Enforcement, v.Message)
 					}
 				}
-				ms, err := eng.Mutations(context.Background(), req)
+				ms, err := eng.Mutations(t.Context(), req)
 				if err != nil {
 					t.Fatalf("%s: %v", key, err)
 				}
@@ -118,7 +117,7 @@ violation contains {"rule": "team-label", "msg": "no team label; add metadata.la
 	}
 	eng := engine.New()
 	src := engine.Sources{Builtin: policies.FS, PolicyDir: policyDir, ConfigFile: filepath.Join(configDir, "config.yaml")}
-	if err := eng.Load(context.Background(), src); err != nil {
+	if err := eng.Load(t.Context(), src); err != nil {
 		t.Fatalf("the webhook would reject the chart's config or policies: %v", err)
 	}
 	if !slices.ContainsFunc(eng.Policies(), func(p engine.Policy) bool { return p.Name == "team-label" }) {

@@ -258,7 +258,7 @@ func checkRotation(t *testing.T, a *replica, roots *x509.CertPool, bundle []byte
 		t.Errorf("only %d requests were sent: the load proves little", sent.Load())
 	}
 	secret := &corev1.Secret{}
-	if err := bed.Client().Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: "podgate-tls"}, secret); err != nil && !apierrors.IsNotFound(err) {
+	if err := bed.Client().Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: "podgate-tls"}, secret); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(secret.Data[certs.SecretCABundle], bundle) {

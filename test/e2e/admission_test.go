@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +85,7 @@ func TestSeedNginxDeploymentGetsProbesAndStillRollsToANewImage(t *testing.T) {
 func getDeployment(t *testing.T, ns, name string) *appsv1.Deployment {
 	t.Helper()
 	var d appsv1.Deployment
-	if err := apiClient(t).Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
+	if err := apiClient(t).Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
 		t.Fatal(err)
 	}
 	return &d

@@ -127,7 +127,10 @@ func TestAnExceptionLetsOneWorkloadBreakOneRule(t *testing.T) {
 		t.Fatalf("create namespace: %v\n%s", err, stderr)
 	}
 	b := requireBed(t)
-	t.Cleanup(func() { _, _, _ = b.Kubectl(context.Background(), nil, "delete", "namespace", other, "--wait=false") })
+	// t.Context() is cancelled when cleanups run: its values without its end.
+	t.Cleanup(func() {
+		_, _, _ = b.Kubectl(context.WithoutCancel(t.Context()), nil, "delete", "namespace", other, "--wait=false")
+	})
 	pod := example(t, "pod-control-plane-toleration.yaml")
 	dir := t.TempDir()
 	expires := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)

@@ -27,8 +27,9 @@ func testNamespace(t testing.TB) string {
 		t.Fatalf("create namespace for %s: %v", t.Name(), err)
 	}
 	t.Cleanup(func() {
-		// t.Context() is already cancelled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// t.Context() is already cancelled when cleanups run: its values
+		// without its end.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
 		defer cancel()
 		if err := c.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("delete namespace %s: %v", ns.Name, err)

@@ -22,7 +22,7 @@ import (
 // works in t.Cleanup too, where t.Context is already cancelled.
 func metricValue(t *testing.T, name string) float64 {
 	t.Helper()
-	text, err := requireWebhook(t).Metrics(context.Background())
+	text, err := requireWebhook(t).Metrics(context.WithoutCancel(t.Context()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestNoRequestFailsWhilePoliciesReloadUnderLoad(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				sent.Add(1)
-				err := c.Create(context.Background(), compliantPod(ns, w*100000+i), client.DryRunAll)
+				err := c.Create(t.Context(), compliantPod(ns, w*100000+i), client.DryRunAll)
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err)

@@ -1,7 +1,6 @@
 package load
 
 import (
-	"context"
 	"encoding/json"
 	"io/fs"
 	"maps"
@@ -60,7 +59,7 @@ func newOPAPeer(t *testing.T) *opaPeer {
 	if err := yaml.Unmarshal(raw, &data); err != nil {
 		t.Fatal(err)
 	}
-	meta, err := policyMetadata(context.Background())
+	meta, err := policyMetadata(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +81,7 @@ func (p *opaPeer) answer(t *testing.T, nodes map[string]engine.Node, review []by
 		t.Fatal(err)
 	}
 	rs, err := rego.New(rego.Query("data.system.main"), rego.Compiler(p.compiler), rego.Store(inmem.NewFromObject(data)), rego.Input(input)).
-		Eval(context.Background())
+		Eval(t.Context())
 	if err != nil || len(rs) != 1 {
 		t.Fatalf("OPA entrypoint: %v %v", rs, err)
 	}
@@ -98,11 +97,11 @@ func (p *opaPeer) answer(t *testing.T, nodes map[string]engine.Node, review []by
 // reads back the AdmissionReview it would write.
 func podgateAnswer(t *testing.T, eng *engine.Engine, nodes map[string]engine.Node, req admission.Request) Answer {
 	t.Helper()
-	if err := eng.SetNodes(context.Background(), nodes); err != nil {
+	if err := eng.SetNodes(t.Context(), nodes); err != nil {
 		t.Fatal(err)
 	}
 	h := &validate.Handler{Engine: eng, Log: logr.Discard()}
-	resp := h.Handle(context.Background(), req)
+	resp := h.Handle(t.Context(), req)
 	if err := resp.Complete(req); err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,8 @@ func testNamespace(t *testing.T) string {
 	if err := c.Create(t.Context(), ns); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
-	t.Cleanup(func() { _ = c.Delete(context.Background(), ns) })
+	// t.Context() is cancelled when cleanups run: its values without its end.
+	t.Cleanup(func() { _ = c.Delete(context.WithoutCancel(t.Context()), ns) })
 	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
 		var sa corev1.ServiceAccount
 		return c.Get(ctx, types.NamespacedName{Namespace: name, Name: "default"}, &sa) == nil, nil

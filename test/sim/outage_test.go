@@ -61,7 +61,8 @@ func TestAPodgateOutageStopsNoControllerButRefusesNewWorkloads(t *testing.T) {
 	}
 	down := time.Now()
 	t.Cleanup(func() {
-		if err := b.RestartWebhook(context.Background()); err != nil {
+		// t.Context() is cancelled when cleanups run: its values without its end.
+		if err := b.RestartWebhook(context.WithoutCancel(t.Context())); err != nil {
 			t.Errorf("restart the webhook: %v", err)
 		}
 	})

@@ -23,7 +23,8 @@ func TestMakeTryChartInstallsTheChartIntoTheSimulatedClusterAndShowsADenial(t *t
 	}
 	const release = "podgate-try"
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// t.Context() is cancelled when cleanups run: its values without its end.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), time.Minute)
 		defer cancel()
 		_, _, _ = b.Kubectl(ctx, nil, "delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "-l", "app.kubernetes.io/instance="+release)
 		_, _, _ = b.Kubectl(ctx, nil, "delete", "namespace", release, "--wait=false")

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -43,7 +42,7 @@ func server(t *testing.T) (*httptest.Server, *x509.CertPool, *atomic.Int64) {
 
 func TestOpenLoopSendsAtTheRateOverKeptAliveConnections(t *testing.T) {
 	ts, pool, conns := server(t)
-	res, err := Run(context.Background(), Options{
+	res, err := Run(t.Context(), Options{
 		URL: ts.URL, RootCAs: pool, Rate: 200, Duration: time.Second, Warmup: 200 * time.Millisecond,
 		Requests: []Request{{Name: "ok", Path: "/ok", Body: []byte("abc")}},
 		Check: func(_ Request, body []byte) error {
@@ -70,7 +69,7 @@ func TestOpenLoopSendsAtTheRateOverKeptAliveConnections(t *testing.T) {
 
 func TestClosedLoopCountsErrorsAndStopsAtMaxRequests(t *testing.T) {
 	ts, pool, _ := server(t)
-	res, err := Run(context.Background(), Options{
+	res, err := Run(t.Context(), Options{
 		URL: ts.URL, RootCAs: pool, Workers: 4, Duration: 5 * time.Second, MaxRequests: 300,
 		Requests: []Request{{Path: "/ok", Body: []byte("a")}, {Path: "/fail", Body: []byte("b")}},
 	})
@@ -114,7 +113,7 @@ func TestExpectJudgesEveryAnswerThroughTheGivenClient(t *testing.T) {
 	ts, _, _ := server(t)
 	client := ts.Client() // trusts the test server's certificate; RootCAs stays unset
 	var statuses atomic.Int64
-	res, err := Run(context.Background(), Options{
+	res, err := Run(t.Context(), Options{
 		URL: ts.URL, Client: client, Workers: 2, Duration: 5 * time.Second, MaxRequests: 100,
 		Requests: []Request{{Name: "ok", Path: "/ok", Body: []byte("a")}, {Name: "fail", Path: "/fail", Body: []byte("b")}},
 		Expect: func(req Request, resp *http.Response, _ []byte) error {

@@ -70,7 +70,12 @@ func serveIn(t *testing.T, dir string, with ...func(*Options)) (string, *x509.Ce
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the server did not stop cleanly: %v", err)
+		}
+	})
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.CertPEM)
 	addr := "127.0.0.1:" + strconv.Itoa(port)

@@ -66,7 +66,7 @@ func Generate(chartYAML, valuesYAML []byte) ([]byte, error) {
 		KubeVersion string `yaml:"kubeVersion"`
 	}
 	if err := yaml.Unmarshal(chartYAML, &chart); err != nil {
-		return nil, fmt.Errorf("Chart.yaml: %w", err)
+		return nil, fmt.Errorf("read Chart.yaml: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(valuesYAML, &doc); err != nil {

@@ -86,6 +86,10 @@ func establishedTo(root string, port int) (int, error) {
 	}
 	const established = 1 // TCP_ESTABLISHED in include/net/tcp_states.h
 	n := 0
+	// procfs deprecates its /proc/net/tcp reader for sock_diag over
+	// netlink, a socket and a dependency more; the kernel still writes
+	// these files, and the soak reads another process's, as ss would.
+	//nolint:staticcheck // SA1019: see above.
 	for i, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
 		lines, err := table()
 		if err != nil {

@@ -1,16 +1,28 @@
 package certs
 
-// Self-managed TLS, after open-policy-agent/cert-controller, written here:
-// the webhook keeps its own CA and serving certificate in a Secret, copies
-// them into its certificate directory (where controller-runtime's
-// certwatcher reloads them), puts the CA into the caBundle of its webhook
-// configurations, and renews both before they expire. Every replica runs
-// the same loop; the Secret is the one place they agree through (creation
-// races end in AlreadyExists and updates use optimistic concurrency, so the
-// loser re-reads and adopts what the winner wrote).
+// Self-managed TLS: the webhook keeps its own CA and serving certificate in
+// a Secret, copies them into its certificate directory (where
+// controller-runtime's certwatcher reloads them), puts the CA into the
+// caBundle of its webhook configurations, and renews both before they
+// expire. Every replica runs the same loop; the Secret is the one place
+// they agree through (creation races end in AlreadyExists and updates use
+// optimistic concurrency, so the loser re-reads and adopts what the winner
+// wrote).
 //
 // Unlike the rest of this package, the rotator keeps the CA's private key:
 // in the Secret, which only the webhook's ServiceAccount may read.
+//
+// Why not open-policy-agent/cert-controller (Gatekeeper's rotator, v0.16.0),
+// which this follows: it does not cover the mode. It writes only the
+// Secret and waits for the kubelet to refresh the Secret's volume, so each
+// new certificate reaches the server a minute or more later, and a
+// webhook run outside the cluster (the chart's self-TLS test) never gets
+// one. It replaces the CA in the caBundle outright, where this keeps the
+// previous CA trusted until the replicas serve the new one; meanwhile a
+// replica still serving the old certificate fails every call. Its
+// certificates carry DNS names only (no IP address, which --tls-hosts
+// allows), and every one it issues has the same serial number (0 for a CA,
+// 1 for a serving certificate), which RFC 5280 forbids.
 
 import (
 	"bytes"

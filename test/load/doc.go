@@ -1,9 +1,20 @@
-// Package load is podgate's HTTPS load test: it starts a real control
-// plane (test/cluster), the webhook binary and `opa run --server` serving
-// the same policies, and measures both with the load generator in
-// loadgen. `make loadtest` runs it through cmd/loadtest.
+// Package load is podgate's HTTPS load test, `make loadtest` (through
+// cmd/loadtest): it starts a real control plane (test/cluster), the
+// webhook binary and `opa run --server` serving the same policies
+// (opapeer), and measures both with the load generator (loadgen). See
+// docs/performance.md.
 //
-// The soak (soak*.go, `make soak` through cmd/soak) holds the webhook at a
-// fixed rate for minutes, directly and behind kube-apiserver, and checks
-// every answer, the memory and the goroutine count.
+// What lives where:
+//
+//	load.go, run.go, report.go  the load test: options, scenarios, report
+//	procs.go, metrics.go        processes under test: start, stop, /proc
+//	                            usage, Prometheus metrics (the soak too)
+//	answer.go                   an AdmissionReview answer, as both servers
+//	                            and the soak read it
+//	loadgen/                    the open- and closed-loop load generator
+//	opapeer/                    OPA serving podgate's policies: the peer
+//	soak/                       `make soak` (through cmd/soak): the webhook
+//	                            at a fixed rate for minutes, direct and
+//	                            behind kube-apiserver, every answer, the
+//	                            memory and the goroutines checked
 package load

@@ -136,7 +136,8 @@ type Machine struct {
 	LoadAvg   string `json:"loadAvg"` // at the start: other work on the machine
 }
 
-func machine() Machine {
+// ThisMachine describes the machine this runs on, now.
+func ThisMachine() Machine {
 	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {

@@ -112,16 +112,17 @@ func (s *server) stop() error {
 	}
 }
 
-// usage is a process's resource use at one moment, from /proc.
-type usage struct {
-	at   time.Time
-	cpu  time.Duration // user + system
-	rss  int64         // bytes
-	peak int64         // VmHWM: the largest RSS so far, bytes
+// Usage is a process's CPU time and memory at one moment, from /proc.
+type Usage struct {
+	At   time.Time
+	CPU  time.Duration // user + system
+	RSS  int64         // bytes
+	Peak int64         // VmHWM: the largest RSS so far, bytes
 }
 
-func readUsage(pid int) (usage, error) {
-	u := usage{at: time.Now()}
+// ReadUsage reads pid's Usage now.
+func ReadUsage(pid int) (Usage, error) {
+	u := Usage{At: time.Now()}
 	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return u, err
@@ -134,15 +135,15 @@ func readUsage(pid int) (usage, error) {
 	if err != nil {
 		return u, err
 	}
-	u.cpu = time.Duration(stat.CPUTime() * float64(time.Second))
-	u.rss, u.peak = int64(status.VmRSS), int64(status.VmHWM)
+	u.CPU = time.Duration(stat.CPUTime() * float64(time.Second))
+	u.RSS, u.Peak = int64(status.VmRSS), int64(status.VmHWM)
 	return u, nil
 }
 
 // sampler records a process's largest RSS while a run lasts.
 type sampler struct {
 	pid   int
-	start usage
+	start Usage
 	mu    sync.Mutex
 	max   int64
 	stop  chan struct{}
@@ -150,11 +151,11 @@ type sampler struct {
 }
 
 func sample(pid int) (*sampler, error) {
-	u, err := readUsage(pid)
+	u, err := ReadUsage(pid)
 	if err != nil {
 		return nil, err
 	}
-	s := &sampler{pid: pid, start: u, max: u.rss, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{pid: pid, start: u, max: u.RSS, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(100 * time.Millisecond)
@@ -164,9 +165,9 @@ func sample(pid int) (*sampler, error) {
 			case <-s.stop:
 				return
 			case <-t.C:
-				if u, err := readUsage(pid); err == nil {
+				if u, err := ReadUsage(pid); err == nil {
 					s.mu.Lock()
-					s.max = max(s.max, u.rss)
+					s.max = max(s.max, u.RSS)
 					s.mu.Unlock()
 				}
 			}
@@ -186,18 +187,18 @@ type resources struct {
 func (s *sampler) finish() (resources, error) {
 	close(s.stop)
 	<-s.done
-	end, err := readUsage(s.pid)
+	end, err := ReadUsage(s.pid)
 	if err != nil {
 		return resources{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cpu := end.cpu - s.start.cpu
+	cpu := end.CPU - s.start.CPU
 	return resources{
 		CPU:    cpu,
-		Cores:  cpu.Seconds() / end.at.Sub(s.start.at).Seconds(),
-		RSSMax: max(s.max, end.rss),
-		RSSEnd: end.rss,
+		Cores:  cpu.Seconds() / end.At.Sub(s.start.At).Seconds(),
+		RSSMax: max(s.max, end.RSS),
+		RSSEnd: end.RSS,
 	}, nil
 }
 

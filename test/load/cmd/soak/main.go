@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/podgate/podgate/test/load"
+	"github.com/podgate/podgate/test/load/soak"
 )
 
 func main() {
@@ -31,13 +31,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	o := load.NewSoakOptions()
+	o := soak.NewOptions()
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
 	o.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rep, err := load.Soak(ctx, o)
+	rep, err := soak.Run(ctx, o)
 	if rep != nil && len(rep.Phases) > 0 {
 		rep.Print(os.Stdout)
 	}

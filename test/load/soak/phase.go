@@ -1,4 +1,4 @@
-package load
+package soak
 
 import (
 	"cmp"
@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/podgate/podgate/test/load"
 	"github.com/podgate/podgate/test/load/loadgen"
 )
 
@@ -171,19 +172,19 @@ const (
 // sample reads the webhook's RSS from /proc and its heap and goroutines
 // from /metrics.
 func (s *soaker) sample(ctx context.Context, at time.Duration) (MemSample, error) {
-	u, err := readUsage(s.pid)
+	u, err := load.ReadUsage(s.pid)
 	if err != nil {
 		return MemSample{}, fmt.Errorf("webhook usage: %w", err)
 	}
-	m, err := scrape(ctx, s.metrics, metricHeapInuse, metricHeapLive, metricGoroutines)
+	m, err := load.Scrape(ctx, s.metrics, metricHeapInuse, metricHeapLive, metricGoroutines)
 	if err != nil {
 		return MemSample{}, err
 	}
-	return MemSample{At: at, RSS: u.rss, HeapInuse: int64(m[metricHeapInuse]), HeapLive: int64(m[metricHeapLive]), Goroutines: int(m[metricGoroutines])}, nil
+	return MemSample{At: at, RSS: u.RSS, HeapInuse: int64(m[metricHeapInuse]), HeapLive: int64(m[metricHeapLive]), Goroutines: int(m[metricGoroutines])}, nil
 }
 
 func (s *soaker) webhookRequests(ctx context.Context) (float64, error) {
-	m, err := scrape(ctx, s.metrics, metricRequests)
+	m, err := load.Scrape(ctx, s.metrics, metricRequests)
 	return m[metricRequests], err
 }
 
@@ -256,8 +257,8 @@ func (s *soaker) cpuTimes() map[string]time.Duration {
 	}
 	out := map[string]time.Duration{}
 	for name, pid := range pids {
-		if u, err := readUsage(pid); err == nil {
-			out[name] = u.cpu
+		if u, err := load.ReadUsage(pid); err == nil {
+			out[name] = u.CPU
 		}
 	}
 	return out

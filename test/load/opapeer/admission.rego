@@ -1,3 +1,8 @@
+# Not a podgate policy: podgate's validating handler (validate.Handler and
+# engine.Validate) re-implemented in Rego, so that `opa run --server` can
+# serve podgate's policies in the load test's comparison with OPA
+# (make loadtest, docs/performance.md). When the handler changes,
+# TestOPAPeerDecidesAsPodgate (decisions_test.go) says what to follow here.
 # METADATA
 # title: podgate's validating webhook, served by opa run --server
 # description: |
@@ -24,7 +29,7 @@ main := {
 	"response": object.union({"uid": review.uid}, response),
 }
 
-# --- scope: engine.Skip and the handler's operation check ---------------------
+# --- scope: engine.Skip ---------------------------------------------------------
 
 skip_reason := sprintf("operation %s is not checked", [review.operation]) if {
 	not review.operation in {"CREATE", "UPDATE"}

@@ -1,4 +1,4 @@
-package load
+package soak
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/podgate/podgate/test/load"
 	"github.com/podgate/podgate/test/load/loadgen"
 )
 
@@ -33,9 +34,9 @@ const (
 	goroutineSlack = 5
 )
 
-// SoakReport holds every figure of a soak.
-type SoakReport struct {
-	Machine  Machine          `json:"machine"`
+// Report holds every figure of a soak.
+type Report struct {
+	Machine  load.Machine     `json:"machine"`
 	Options  map[string]any   `json:"options"`
 	Expected []ExpectedAnswer `json:"expected"`
 	Phases   []*PhaseReport   `json:"phases"`
@@ -177,7 +178,7 @@ type Criterion struct {
 }
 
 // Criteria checks every phase against the pass criteria.
-func (r *SoakReport) Criteria() []Criterion {
+func (r *Report) Criteria() []Criterion {
 	var out []Criterion
 	for _, p := range r.Phases {
 		out = append(out, p.criteria()...)
@@ -186,7 +187,7 @@ func (r *SoakReport) Criteria() []Criterion {
 }
 
 // Failed is the criteria not met.
-func (r *SoakReport) Failed() []Criterion {
+func (r *Report) Failed() []Criterion {
 	return slices.DeleteFunc(r.Criteria(), func(c Criterion) bool { return c.Met })
 }
 
@@ -233,7 +234,7 @@ func (p *PhaseReport) sustained() bool {
 }
 
 // Print writes the report.
-func (r *SoakReport) Print(w io.Writer) {
+func (r *Report) Print(w io.Writer) {
 	line := strings.Repeat("-", 100)
 	fmt.Fprintf(w, "\n%s\npodgate soak, %s\n", line, time.Now().UTC().Format(time.RFC3339))
 	m := r.Machine
@@ -298,3 +299,7 @@ func (p *PhaseReport) print(w io.Writer, opts map[string]any) {
 		}
 	}
 }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }

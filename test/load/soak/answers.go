@@ -1,4 +1,4 @@
-package load
+package soak
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 
 	"github.com/podgate/podgate/test/bench"
+	"github.com/podgate/podgate/test/load"
 	"github.com/podgate/podgate/test/load/loadgen"
 )
 
@@ -99,7 +100,7 @@ func askWebhook(ctx context.Context, client *http.Client, url string, body []byt
 	if resp.StatusCode != http.StatusOK {
 		return expectation{}, fmt.Errorf("POST %s: %s: %.300s", url, resp.Status, data)
 	}
-	a, err := ParseAnswer(data)
+	a, err := load.ParseAnswer(data)
 	if err != nil {
 		return expectation{}, err
 	}
@@ -180,7 +181,7 @@ func (s *soaker) expectReview(req loadgen.Request, resp *http.Response, body []b
 	want := s.expected[req.Name]
 	if got := bytes.Contains(body, []byte(`"allowed":true`)); got != want.allowed {
 		// Rare: decode the answer to say what it was.
-		a, err := ParseAnswer(body)
+		a, err := load.ParseAnswer(body)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %v", kindUnexpected, req.Name, err)
 		}

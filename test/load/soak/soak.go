@@ -1,4 +1,10 @@
-package load
+// Package soak is `make soak` (through cmd/soak): the webhook under a
+// steady load for minutes, straight over HTTPS and then behind a real
+// kube-apiserver, checking every answer, that memory stays flat and that
+// no goroutine leaks (docs/performance.md, "Soak"). It shares the load
+// test's process and metrics readers (package load) and its generator
+// (loadgen).
+package soak
 
 import (
 	"cmp"
@@ -18,6 +24,7 @@ import (
 
 	"github.com/podgate/podgate/test/bench"
 	"github.com/podgate/podgate/test/cluster"
+	"github.com/podgate/podgate/test/load"
 	"github.com/podgate/podgate/test/load/loadgen"
 )
 
@@ -29,10 +36,10 @@ const (
 
 // Soak defaults, each with its reason.
 const (
-	// DefaultSoakDuration is the issue's: 10 minutes per phase.
-	DefaultSoakDuration = 10 * time.Minute
-	// DefaultSoakRate is the issue's 1,000 admission requests/s.
-	DefaultSoakRate = 1000
+	// DefaultDuration is the issue's: 10 minutes per phase.
+	DefaultDuration = 10 * time.Minute
+	// DefaultRate is the issue's 1,000 admission requests/s.
+	DefaultRate = 1000
 	// DefaultMemoryWarmup is how long memory may grow before a phase's
 	// figures start: connection pools reach their size, the collector's
 	// pacing (cmd/webhook/gc.go) settles.
@@ -57,8 +64,8 @@ const (
 	settleTime = 2 * time.Second
 )
 
-// SoakOptions configure `make soak`.
-type SoakOptions struct {
+// Options configure `make soak`.
+type Options struct {
 	Root     string        // repository root; found from the working directory when empty
 	Duration time.Duration // of each phase's load
 	// Rate is the admission requests/s the webhook is to receive in
@@ -74,16 +81,16 @@ type SoakOptions struct {
 	Out      io.Writer
 }
 
-// NewSoakOptions returns the defaults.
-func NewSoakOptions() SoakOptions {
-	return SoakOptions{
-		Duration: DefaultSoakDuration, Rate: DefaultSoakRate, Phases: []string{PhaseDirect, PhaseAPI},
+// NewOptions returns the defaults.
+func NewOptions() Options {
+	return Options{
+		Duration: DefaultDuration, Rate: DefaultRate, Phases: []string{PhaseDirect, PhaseAPI},
 		Warmup: DefaultMemoryWarmup, Interval: DefaultSampleInterval, Out: os.Stdout,
 	}
 }
 
 // AddFlags binds the options to fs.
-func (o *SoakOptions) AddFlags(fs *flag.FlagSet) {
+func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Root, "root", o.Root, "Repository root (default: found from the working directory).")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "Load duration of each phase.")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "Admission requests/s the webhook is to receive.")
@@ -106,7 +113,7 @@ func (o *SoakOptions) AddFlags(fs *flag.FlagSet) {
 }
 
 // Validate reports every bad option; the bounds keep a run finite.
-func (o *SoakOptions) Validate() error {
+func (o *Options) Validate() error {
 	var errs []error
 	if o.Duration < 30*time.Second || o.Duration > loadgen.MaxDuration {
 		errs = append(errs, fmt.Errorf("--duration %s: want [30s, %s]", o.Duration, loadgen.MaxDuration))
@@ -135,13 +142,13 @@ func (o *SoakOptions) Validate() error {
 
 // memoryWarmup is Warmup, or a third of the phase when that is shorter,
 // so that a short trial run still has samples to fit.
-func (o *SoakOptions) memoryWarmup() time.Duration { return min(o.Warmup, o.Duration/3) }
+func (o *Options) memoryWarmup() time.Duration { return min(o.Warmup, o.Duration/3) }
 
-func (o *SoakOptions) apiRate() float64 { return cmp.Or(o.APIRate, o.Rate) }
+func (o *Options) apiRate() float64 { return cmp.Or(o.APIRate, o.Rate) }
 
 // soaker holds what the phases share.
 type soaker struct {
-	o        SoakOptions
+	o        Options
 	out      io.Writer
 	c        *cluster.Cluster
 	pid      int    // the webhook's
@@ -153,11 +160,11 @@ type soaker struct {
 	expected map[string]expectation
 }
 
-// Soak starts a control plane with the webhook registered in it, runs
+// Run starts a control plane with the webhook registered in it, runs
 // the phases one after the other and returns the report; every process
 // it started is stopped when it returns. The error is about running the
 // soak; whether the figures meet the criteria is the report's Failed.
-func Soak(ctx context.Context, o SoakOptions) (rep *SoakReport, err error) {
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	start := time.Now()
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -166,7 +173,7 @@ func Soak(ctx context.Context, o SoakOptions) (rep *SoakReport, err error) {
 		o.Out = io.Discard
 	}
 	s := &soaker{o: o, out: o.Out}
-	rep = &SoakReport{Machine: machine(), Options: map[string]any{
+	rep = &Report{Machine: load.ThisMachine(), Options: map[string]any{
 		"duration": o.Duration.String(), "rate": o.Rate, "apiRate": o.apiRate(), "phases": o.Phases,
 		"memoryWarmup": o.memoryWarmup().String(), "sampleInterval": o.Interval.String(),
 	}}
@@ -212,7 +219,7 @@ func Soak(ctx context.Context, o SoakOptions) (rep *SoakReport, err error) {
 
 // setup finds the webhook, builds the payloads and asks the webhook for
 // each one's answer: what both phases expect.
-func (s *soaker) setup(ctx context.Context, rep *SoakReport) error {
+func (s *soaker) setup(ctx context.Context, rep *Report) error {
 	s.url, s.pid, s.metrics = s.c.WebhookURL(), s.c.WebhookPID(), s.c.MetricsURL()
 	u, err := url.Parse(s.url)
 	if err != nil {
@@ -246,7 +253,7 @@ func (s *soaker) logf(format string, args ...any) {
 	fmt.Fprintf(s.out, "soak: "+format+"\n", args...)
 }
 
-func (r *SoakReport) writeJSON(path string) error {
+func (r *Report) writeJSON(path string) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package load
+package opapeer_test
 
 import (
 	"encoding/json"
@@ -19,11 +19,13 @@ import (
 	"github.com/podgate/podgate/engine"
 	"github.com/podgate/podgate/internal/testenv"
 	"github.com/podgate/podgate/policies"
+	"github.com/podgate/podgate/test/load"
+	"github.com/podgate/podgate/test/load/opapeer"
 	"github.com/podgate/podgate/validate"
 )
 
 // opaPeer evaluates the load test's OPA entrypoint in process, over the
-// same files writeOPABundle gives opa run --server.
+// same files WriteBundle gives opa run --server.
 type opaPeer struct {
 	compiler *ast.Compiler
 	data     map[string]any
@@ -49,7 +51,7 @@ func newOPAPeer(t *testing.T) *opaPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	add("system/admission.rego", opaEntrypoint)
+	add("system/admission.rego", opapeer.Entrypoint)
 	c := ast.NewCompiler().WithStrict(true)
 	if c.Compile(modules); c.Failed() {
 		t.Fatal(c.Errors)
@@ -59,7 +61,7 @@ func newOPAPeer(t *testing.T) *opaPeer {
 	if err := yaml.Unmarshal(raw, &data); err != nil {
 		t.Fatal(err)
 	}
-	meta, err := policyMetadata(t.Context())
+	meta, err := opapeer.Metadata(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func newOPAPeer(t *testing.T) *opaPeer {
 	return &opaPeer{compiler: c, data: data}
 }
 
-func (p *opaPeer) answer(t *testing.T, nodes map[string]engine.Node, review []byte) Answer {
+func (p *opaPeer) answer(t *testing.T, nodes map[string]engine.Node, review []byte) load.Answer {
 	t.Helper()
 	data := maps.Clone(p.data)
 	podgate := maps.Clone(data["podgate"].(map[string]any))
@@ -86,7 +88,7 @@ func (p *opaPeer) answer(t *testing.T, nodes map[string]engine.Node, review []by
 		t.Fatalf("OPA entrypoint: %v %v", rs, err)
 	}
 	body, _ := json.Marshal(rs[0].Expressions[0].Value)
-	a, err := ParseAnswer(body)
+	a, err := load.ParseAnswer(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func (p *opaPeer) answer(t *testing.T, nodes map[string]engine.Node, review []by
 
 // podgateAnswer runs the validating handler as controller-runtime does and
 // reads back the AdmissionReview it would write.
-func podgateAnswer(t *testing.T, eng *engine.Engine, nodes map[string]engine.Node, req admission.Request) Answer {
+func podgateAnswer(t *testing.T, eng *engine.Engine, nodes map[string]engine.Node, req admission.Request) load.Answer {
 	t.Helper()
 	if err := eng.SetNodes(t.Context(), nodes); err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func podgateAnswer(t *testing.T, eng *engine.Engine, nodes map[string]engine.Nod
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(admissionv1.AdmissionReview{Response: &resp.AdmissionResponse})
-	a, err := ParseAnswer(body)
+	a, err := load.ParseAnswer(body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,11 @@ func run(ctx context.Context, n int) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.Stop()
+	defer func() {
+		if err := c.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "auditbench: stop the cluster:", err)
+		}
+	}()
 	r := &result{Workloads: n}
 	start := time.Now()
 	if r.Violating, err = create(ctx, c, n); err != nil {

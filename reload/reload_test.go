@@ -53,7 +53,9 @@ func hasTeamRule(t *testing.T, e *engine.Engine) bool {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// A reload compiles every policy: under the race detector on a busy
+	// machine, with evaluations running beside it, that takes seconds.
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting until %s", what)

@@ -106,8 +106,11 @@ func TestTLSBelow12IsRefusedAndHTTP2IsOffByDefault(t *testing.T) {
 }
 
 func TestRealServerAnswersBadInput(t *testing.T) {
-	addr, pool := serve(t)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	// The 6.5 MiB Pod takes longer than the default 3 s to evaluate under
+	// the race detector on a busy machine.
+	addr, pool := serveIn(t, t.TempDir(), func(o *Options) { o.EvalTimeout = time.Minute })
+	// The 6.5 MiB Pod takes seconds under the race detector.
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	v1beta1 := strings.Replace(review, "admission.k8s.io/v1", "admission.k8s.io/v1beta1", 1)
 	// 6.5 MiB of annotation: a Pod as large as an API server lets through.
 	huge := strings.Replace(review, `"metadata":{"name":"p"}`, `"metadata":{"name":"p","annotations":{"a":"`+strings.Repeat("a", 6<<20+1<<19)+`"}}`, 1)

@@ -195,7 +195,7 @@ readme-flags: ## Regenerate README.md's table of webhook flags from cmd/webhook'
 
 .PHONY: chart-schema
 chart-schema: ## Regenerate the chart's config schema and policy defaults (values.schema.json, templates/_defaults.tpl) from policies/.
-	$(GO) run ./test/chart/schema charts/podgate
+	$(GO) run ./hack/chart-schema charts/podgate
 
 .PHONY: verify
 verify: lint ## lint, and fail if go.mod/go.sum are not tidy or a generated file (chart README and config schema, README flag table) is stale.
@@ -213,5 +213,5 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or a generated file
 	  diff -r $$tmp charts/podgate/crds || { echo "charts/podgate/crds is stale: run make generate"; exit 1; }; \
 	  cp api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go && $(GO) tool controller-gen object paths=./api/... && \
 	  diff $$tmp/deepcopy.go api/v1alpha1/zz_generated.deepcopy.go || { echo "api/v1alpha1/zz_generated.deepcopy.go is stale: run make generate"; exit 1; }
-	$(GO) run ./test/chart/schema -check charts/podgate
+	$(GO) run ./hack/chart-schema -check charts/podgate
 	$(GO) test ./cmd/webhook -count=1 -run '^TestTheREADMEFlagTableIsTheFlagSet$$'

@@ -1,10 +1,10 @@
-// Command schema writes what the podgate chart knows of the built-in
+// Command chart-schema writes what the podgate chart knows of the built-in
 // policies, from the policies themselves, so that `helm install` and
 // `helm upgrade` refuse a bad `config:` value before anything rolls out,
 // as the webhook would refuse it (podgate check --config).
 //
-//	go run ./test/chart/schema charts/podgate          # rewrite both files
-//	go run ./test/chart/schema -check charts/podgate   # fail if stale
+//	go run ./hack/chart-schema charts/podgate          # rewrite both files
+//	go run ./hack/chart-schema -check charts/podgate   # fail if stale
 //
 // It writes:
 //   - the "config" property of values.schema.json: every key of every
@@ -38,11 +38,11 @@ func main() {
 	check := flag.Bool("check", false, "do not write: fail if the files are not what would be written")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: schema [-check] CHART_DIR")
+		fmt.Fprintln(os.Stderr, "usage: chart-schema [-check] CHART_DIR")
 		os.Exit(2)
 	}
 	if err := run(flag.Arg(0), *check); err != nil {
-		fmt.Fprintln(os.Stderr, "schema:", err)
+		fmt.Fprintln(os.Stderr, "chart-schema:", err)
 		os.Exit(1)
 	}
 }

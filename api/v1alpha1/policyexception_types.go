@@ -94,7 +94,3 @@ type PolicyExceptionList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PolicyException `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PolicyException{}, &PolicyExceptionList{})
-}

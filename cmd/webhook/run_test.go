@@ -112,7 +112,8 @@ func TestABrokenConfigAtStartKeepsTheWebhookUpUnreadyAndSaysWhy(t *testing.T) {
 	defer func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			t.Logf("the webhook stopped: %v", err)
 		case <-time.After(45 * time.Second):
 			t.Error("the webhook did not stop after its context ended")
 		}

@@ -11,10 +11,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Case is one testdata case: an object, the request around it, and the
-// rules of its policy that must fire. `opa test` loads the same files as
-// data.<policy>.testdata.<case>; the Go handler tests and `podgate test`
-// run them through the full engine.
+// Case is one testdata case: an object, the request around it, and what
+// its policy must do with it. `podgate test` judges every case through the
+// full engine (docs/rule-contract.md, "Tests and test data"); `opa test`
+// loads the same files as data.<policy>.testdata.<case> for the Rego unit
+// tests that read them.
 type Case struct {
 	Policy      string                     `json:"-"` // the folder's name
 	Name        string                     `json:"-"` // the case folder's name
@@ -26,8 +27,15 @@ type Case struct {
 	OldObject   json.RawMessage            `json:"oldObject"`
 	Nodes       map[string]json.RawMessage `json:"nodes"`
 	Expect      struct {
+		// Violations are exactly the rule ids of the case's policy that
+		// fire.
 		Violations []string `json:"violations"`
-		Mutations  []string `json:"mutations"`
+		// Mutations are exactly the JSON pointers the case's policy adds,
+		// replaces or removes (its notes aside); none when absent.
+		Mutations []string `json:"mutations"`
+		// Skipped says that the engine skips the object (an excluded
+		// namespace, say), so no rule looks at it.
+		Skipped bool `json:"skipped"`
 	} `json:"expect"`
 }
 
@@ -67,6 +75,15 @@ func loadCase(fsys fs.FS, name, prefix string) (Case, error) {
 	}
 	if c.Operation == "" {
 		c.Operation = "CREATE"
+	}
+	hasOld := len(c.OldObject) > 0 && string(c.OldObject) != "null"
+	switch {
+	case c.Operation != "CREATE" && c.Operation != "UPDATE":
+		return c, fmt.Errorf("%s: operation %q: want CREATE or UPDATE", file, c.Operation)
+	case c.Operation == "UPDATE" && !hasOld:
+		return c, fmt.Errorf("%s: operation UPDATE needs an oldObject", file)
+	case c.Operation == "CREATE" && hasOld:
+		return c, fmt.Errorf("%s: an oldObject is for operation UPDATE", file)
 	}
 	if c.Namespace == "" {
 		var meta struct {

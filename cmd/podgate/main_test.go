@@ -241,7 +241,7 @@ func TestTestFailsOnAFailingRegoTestOrTestdataCase(t *testing.T) {
 	write(t, dir, "broken/broken_test.rego", "package podgate.policies.broken_test\n\nimport data.podgate.policies.broken\n\ntest_fires if count(broken.violation) == 1 with input as {\"request\": {\"kind\": {\"kind\": \"Pod\"}}}\n")
 	write(t, dir, "broken/testdata/pod/data.yaml", "description: says nothing fires\nobject: {apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: c, image: 'a:1', ports: [{containerPort: 80}]}]}}\nexpect: {violations: []}\n")
 	code, out, _ = podgate(t, "", "test", dir)
-	if code != exitFailed || !strings.Contains(out, "FAIL ") || !strings.Contains(out, "rules fired [always], want []") {
+	if code != exitFailed || !strings.Contains(out, "FAIL ") || !strings.Contains(out, "violations of broken: expected [], got [always]") {
 		t.Fatalf("a failing testdata case: exit %d\n%s", code, out)
 	}
 }

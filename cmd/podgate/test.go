@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -11,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/go-openapi/jsonpointer"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/loader"
@@ -150,7 +147,8 @@ func printCoverage(w io.Writer, r cover.Report) {
 	}
 }
 
-// cases runs every testdata case through the full engine.
+// cases judges every testdata case of the built-in policies, and of dir's
+// custom ones, through the full engine (judgeCases).
 func (o *testOptions) cases(ctx context.Context, dir string, w io.Writer) (int, error) {
 	all, err := policies.LoadCases(builtinFS(dir), "policies")
 	if err != nil {
@@ -167,91 +165,5 @@ func (o *testOptions) cases(ctx context.Context, dir string, w io.Writer) (int, 
 	if err := eng.Load(ctx, policySources(dir, "")); err != nil {
 		return 0, failed("%v", err)
 	}
-	failures := 0
-	for _, c := range all {
-		if problem, err := runCase(ctx, eng, c); err != nil || problem != "" {
-			failures++
-			fmt.Fprintf(w, "FAIL %s: %s\n  %s%v\n", c.File, c.Description, problem, errOrEmpty(err))
-		} else if o.verbose {
-			fmt.Fprintf(w, "PASS %s: %s\n", c.File, c.Description)
-		}
-	}
-	fmt.Fprintf(w, "testdata: %d/%d cases pass\n", len(all)-failures, len(all))
-	return failures, nil
-}
-
-func errOrEmpty(err error) any {
-	if err == nil {
-		return ""
-	}
-	return err
-}
-
-// runCase checks that exactly the case's expected rules of its policy fire,
-// and that its expected mutations are made.
-func runCase(ctx context.Context, eng *engine.Engine, c policies.Case) (string, error) {
-	if err := eng.SetNodes(ctx, caseNodes(c)); err != nil {
-		return "", err
-	}
-	doc, err := newDocument(c.File, 1, decodeObject(c.Object))
-	if err != nil {
-		return "", err
-	}
-	doc.Ns = c.Namespace
-	var old *document
-	if len(c.OldObject) > 0 && string(c.OldObject) != "null" {
-		o, err := newDocument(c.File, 1, decodeObject(c.OldObject))
-		if err != nil {
-			return "", err
-		}
-		old = &o
-	}
-	dec := newDecider(eng, c.Namespace).decide(ctx, doc, old)
-	if dec.Error != "" {
-		return "", errors.New(dec.Error)
-	}
-	var got []string
-	for _, v := range dec.Violations {
-		if v.Policy == c.Policy {
-			got = append(got, v.Rule)
-		}
-	}
-	slices.Sort(got)
-	want := slices.Sorted(slices.Values(c.Expect.Violations))
-	if !slices.Equal(slices.Compact(got), slices.Compact(want)) {
-		return fmt.Sprintf("rules fired %v, want %v", got, want), nil
-	}
-	before, after := decodeObject(c.Object), decodeObject(dec.Mutated)
-	for _, p := range c.Expect.Mutations {
-		if has(before, p) || !has(after, p) {
-			return fmt.Sprintf("mutation %s was not made (patch %v)", p, dec.Patch), nil
-		}
-	}
-	return "", nil
-}
-
-func caseNodes(c policies.Case) map[string]engine.Node {
-	nodes := make(map[string]engine.Node, len(c.Nodes))
-	for name, raw := range c.Nodes {
-		var n engine.Node
-		_ = json.Unmarshal(raw, &n) // a malformed node shows up as a failing case
-		nodes[name] = n
-	}
-	return nodes
-}
-
-// has reports whether the JSON pointer p names something in doc.
-func has(doc any, p string) bool {
-	ptr, err := jsonpointer.New(p)
-	if err != nil {
-		return false
-	}
-	_, _, err = ptr.Get(doc)
-	return err == nil
-}
-
-func decodeObject(raw []byte) map[string]any {
-	var obj map[string]any
-	_ = json.Unmarshal(raw, &obj) // newDocument reports what is missing
-	return obj
+	return judgeCases(ctx, eng, all, w, o.verbose), nil
 }

@@ -1,7 +1,8 @@
 # METADATA
 # title: Probes tests
 # description: |
-#   The testdata cases, then focused tests of probe injection. The validating
+#   Focused tests of probe injection (`podgate test` judges the testdata
+#   cases, their mutations and that a mutated object is settled). The validating
 #   rules' unit tests are in validation_test.rego.
 package podgate.policies.probes_test
 
@@ -58,48 +59,6 @@ pod(containers, restart_policy) := {
 web(ports) := {"name": "web", "image": "example/web:1.0", "ports": ports}
 
 path(t) := sprintf("/spec/template/spec/containers/0/%sProbe", [t])
-
-# --- testdata --------------------------------------------------------------
-
-outcome(c) := {"violations": testing.rules(vs), "mutations": {m.path | some m in ms; m.op != "note"}} if {
-	vs := probes.violation with input as {"request": testing.request(c)}
-	ms := probes.mutation with input as {"request": testing.request(c)}
-}
-
-expected(c) := {
-	"violations": {r | some r in object.get(c.expect, "violations", [])},
-	"mutations": {p | some p in object.get(c.expect, "mutations", [])},
-}
-
-mismatches[name] := got if {
-	some name, c in cases
-	got := outcome(c)
-	got != expected(c)
-}
-
-test_every_testdata_case_matches_its_expectation if {
-	count(cases) >= 15
-	print("cases whose outcome differs from expect:", mismatches)
-	count(mismatches) == 0
-}
-
-# Kubernetes validates the mutated object: it must need no further mutation
-# (idempotence) and draw exactly the same violations.
-unsettled contains name if {
-	some name, c in cases
-	mutated := apply(c.object)
-	count(adds(mutated)) + count(notes(mutated) - notes(c.object)) > 0
-}
-
-unsettled contains name if {
-	some name, c in cases
-	rules(apply(c.object)) != rules(c.object)
-}
-
-test_every_mutated_testdata_object_is_settled if {
-	print("cases whose mutated object changes again:", unsettled)
-	count(unsettled) == 0
-}
 
 # --- injection ------------------------------------------------------------
 

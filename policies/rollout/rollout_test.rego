@@ -1,7 +1,8 @@
 # METADATA
 # title: Rollout policy tests
 # description: |
-#   Runs every testdata case through the policy, then pins down how
+#   Pins down the messages of testdata cases (which `podgate test` judges),
+#   then how
 #   maxUnavailable and maxSurge resolve per kind (rounding, both-zero
 #   fenceposts, DaemonSet percentages of the nodes it runs on).
 package podgate.policies.rollout_test
@@ -9,35 +10,13 @@ package podgate.policies.rollout_test
 import data.podgate.lib.testing
 import data.podgate.policies.rollout
 
-# --- testdata cases ---------------------------------------------------------
+# --- messages of testdata cases ----------------------------------------------
 
 cases := data.rollout.testdata
 
 case_violations(c) := vs if {
 	vs := rollout.violation with input as {"request": testing.request(c)}
 		with data.podgate.inventory.nodes as testing.nodes(c)
-}
-
-mismatched contains name if {
-	some name, c in cases
-	got := testing.rules(case_violations(c))
-	want := {r | some r in c.expect.violations}
-	got != want
-	print("testdata case", name, "fired", got, "expected", want)
-}
-
-test_every_testdata_case_fires_exactly_its_expected_rules if {
-	count(cases) >= 10
-	count(mismatched) == 0
-}
-
-all_rules := {"min-available", "max-surge", "revision-history", "progress-deadline", "recreate", "on-delete", "pinned-image"}
-
-test_every_rule_has_a_denied_case if {
-	every rule in all_rules {
-		some c in cases
-		rule in c.expect.violations
-	}
 }
 
 only(c) := v if {

@@ -1,8 +1,8 @@
 # METADATA
 # title: Tolerations policy tests
 # description: |
-#   Runs every testdata case through the policy, then pins down the
-#   scheduler semantics (toleration matching, node affinity, cordoning,
+#   Pins down the messages of testdata cases (which `podgate test` judges),
+#   then the scheduler semantics (toleration matching, node affinity, cordoning,
 #   nodeName, DaemonSet tolerations) with small inline objects.
 package podgate.policies.tolerations_test
 
@@ -11,35 +11,13 @@ import data.podgate.policies.tolerations
 
 taint_cp := {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 
-# --- testdata cases ---------------------------------------------------------
+# --- messages of testdata cases ----------------------------------------------
 
 cases := data.tolerations.testdata
 
 case_violations(c) := vs if {
 	vs := tolerations.violation with input as {"request": testing.request(c)}
 		with data.podgate.inventory.nodes as testing.nodes(c)
-}
-
-mismatched contains name if {
-	some name, c in cases
-	got := testing.rules(case_violations(c))
-	want := {r | some r in c.expect.violations}
-	got != want
-	print("testdata case", name, "fired", got, "expected", want)
-}
-
-test_every_testdata_case_fires_exactly_its_expected_rules if {
-	count(cases) >= 10
-	count(mismatched) == 0
-}
-
-test_every_rule_has_an_allowed_and_a_denied_case if {
-	every rule in {"control-plane", "wildcard", "schedulable", "unused", "comparison-operator"} {
-		some c in cases
-		rule in c.expect.violations
-	}
-	some c in cases
-	c.expect.violations == []
 }
 
 test_pod_no_node_accepts_gets_a_scheduler_style_message if {

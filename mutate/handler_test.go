@@ -53,28 +53,6 @@ func has(t *testing.T, doc []byte, pointer string) bool {
 	return err == nil
 }
 
-func TestTestdataMutationsAreAppliedAndIdempotent(t *testing.T) {
-	for _, c := range testenv.Cases(t) {
-		if c.Expect.Mutations == nil {
-			continue
-		}
-		t.Run(c.Policy+"/"+c.Name, func(t *testing.T) {
-			h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
-			resp := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
-			out := patched(t, c.Object, resp)
-			for _, p := range c.Expect.Mutations {
-				if has(t, c.Object, p) || !has(t, out, p) {
-					t.Errorf("%s: %s was not added by the patch", c.Description, p)
-				}
-			}
-			again := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, out, c.OldObject))
-			if len(again.Patches) != 0 {
-				t.Errorf("%s: admitting the mutated object again patched %v", c.Description, again.Patches)
-			}
-		})
-	}
-}
-
 const nginx = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"nginx-deployment","labels":{"app":"nginx"}},
 "spec":{"replicas":3,"selector":{"matchLabels":{"app":"nginx"}},"template":{"metadata":{"labels":{"app":"nginx"}},
 "spec":{"containers":[{"name":"nginx","image":"nginx:1.14.2","ports":[{"containerPort":80}]}]}}}}`
@@ -106,6 +84,22 @@ func TestNginxDeploymentGetsTCPProbesAndSaysSo(t *testing.T) {
 	note := obj.Metadata.Annotations[Annotation]
 	if strings.Count(note, "\n") != 2 || !strings.Contains(note, "probes: ") || !strings.Contains(note, "nginx") {
 		t.Errorf("annotation %s = %q, want one line per probe added", Annotation, note)
+	}
+}
+
+// The API server calls the mutating webhook again when another webhook
+// changed the object (reinvocationPolicy) and on every later apply: what
+// podgate injected must not be injected twice.
+func TestAdmittingTheMutatedNginxDeploymentAgainPatchesNothing(t *testing.T) {
+	h := &Handler{Engine: testenv.Engine(t, ""), Log: logr.Discard()}
+	first := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", []byte(nginx), nil))
+	if len(first.Patches) == 0 {
+		t.Fatal("the nginx Deployment lacks probes: the first admission must patch it")
+	}
+	mutated := patched(t, []byte(nginx), first)
+	again := h.Handle(t.Context(), testenv.Request(t, "CREATE", "default", mutated, nil))
+	if !again.Allowed || len(again.Patches) != 0 {
+		t.Fatalf("admitting the mutated object again: allowed=%v patches %v, want none", again.Allowed, again.Patches)
 	}
 }
 

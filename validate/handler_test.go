@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,54 +17,6 @@ import (
 	"github.com/podgate/podgate/internal/testenv"
 	"github.com/podgate/podgate/policies"
 )
-
-var ruleRef = regexp.MustCompile(`^\[([a-z0-9-]+)/([a-z0-9-]+)\] `)
-
-// firedRules returns "policy/rule" of every line of the denial and of every
-// warning, as kubectl would print them.
-func firedRules(resp admission.Response) []string {
-	var lines []string
-	if resp.Result != nil && !resp.Allowed {
-		lines = strings.Split(resp.Result.Message, "\n")
-	}
-	lines = append(lines, resp.Warnings...)
-	var out []string
-	for _, l := range lines {
-		if m := ruleRef.FindStringSubmatch(l); m != nil {
-			out = append(out, m[1]+"/"+m[2])
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-func TestTestdataCasesThroughTheHandler(t *testing.T) {
-	for _, c := range testenv.Cases(t) {
-		t.Run(c.Policy+"/"+c.Name, func(t *testing.T) {
-			eng := testenv.Engine(t, "")
-			if err := eng.SetNodes(t.Context(), testenv.Nodes(t, c)); err != nil {
-				t.Fatal(err)
-			}
-			h := &Handler{Engine: eng, Log: logr.Discard()}
-			resp := h.Handle(t.Context(), testenv.Request(t, c.Operation, c.Namespace, c.Object, c.OldObject))
-			if resp.Result != nil && resp.Result.Code >= 500 {
-				t.Fatalf("%s: internal error: %s", c.Description, resp.Result.Message)
-			}
-			var got []string
-			for _, r := range firedRules(resp) {
-				if p, rule, _ := strings.Cut(r, "/"); p == c.Policy {
-					got = append(got, rule)
-				}
-			}
-			want := slices.Clone(c.Expect.Violations)
-			slices.Sort(want)
-			if !slices.Equal(got, slices.Compact(want)) {
-				t.Errorf("%s (%s):\n rules fired %v, want %v\n response: allowed=%v %v warnings=%q",
-					c.Description, c.File, got, want, resp.Allowed, resp.Result, resp.Warnings)
-			}
-		})
-	}
-}
 
 const redisPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"redis"},"spec":{"containers":[{"name":"redis","image":"redis","volumeMounts":[{"name":"redis-storage","mountPath":"/data/redis"}]}],"volumes":[{"name":"redis-storage","emptyDir":{}}]}}`
 

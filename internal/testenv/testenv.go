@@ -1,6 +1,7 @@
 // Package testenv helps the handler tests: it loads the built-in policy
-// set and turns testdata cases into admission requests, so the mutate and
-// validate tests feed the handlers exactly what `opa test` checks.
+// set and builds admission requests, from inline objects or from testdata
+// cases (whose expectations `podgate test` judges; tests here use the cases
+// as inputs for properties of their own).
 package testenv
 
 import (

@@ -43,15 +43,24 @@ helm: ## Build Helm 3 and Helm 4 from pinned modules for the chart tests (cached
 # watch.
 UNIT_PKGS = $$($(GO) list ./... | grep -v '^github.com/podgate/podgate/test/')
 
+# The testdata cases have one judge, podgate test (docs/rule-contract.md,
+# "Tests and test data"), built from the tree: policies/ on disk in place
+# of the embedded copy, then the example custom policies next to them.
+PODGATE_TEST = $(GO) run ./cmd/podgate test
+
 .PHONY: test
-test: testbin helm ## Every test: opa test of every policy, Go unit tests (-race), real API server tests.
+test: testbin helm ## Every test: opa test and podgate test of every policy, Go unit tests (-race), real API server tests.
 	$(OPA) test policies/ examples/policies/
+	$(PODGATE_TEST) policies/
+	$(PODGATE_TEST) examples/policies/
 	$(GO) test $(GO_TEST_FLAGS) -race $(UNIT_PKGS)
 	$(GO) test $(GO_TEST_FLAGS) ./test/...
 
 .PHONY: test-short
-test-short: ## Unit tests only (no API server).
+test-short: ## Unit tests only (no API server): opa test and podgate test of every policy, go test -short.
 	$(OPA) test policies/ examples/policies/
+	$(PODGATE_TEST) policies/
+	$(PODGATE_TEST) examples/policies/
 	$(GO) test -short ./...
 
 # The demo runs as a built binary rather than under `go run`, which dies on

@@ -32,9 +32,12 @@ func newTestCommand() *cobra.Command {
 		Use:   "test [DIR]",
 		Short: "Run the Rego unit tests and the testdata cases of the built-in policies and of DIR's custom policies",
 		Long: `Runs every _test.rego of the built-in policies (and of DIR, when given) with
-OPA's test runner, then every <policy>/testdata/<case>/data.yaml through the full
-engine (mutation, then validation), checking the rules that fire against the
-case's expect block. When DIR is a built-in tree itself (the repository's
+OPA's test runner, then judges every <policy>/testdata/<case>/data.yaml through
+the full engine (mutation, then validation) against the case's expect block:
+exactly the rules of its policy that fire, exactly the paths its policy
+mutates, the patch making them, a second admission of the patched object
+changing nothing. Every rule a policy's METADATA declares must be expected by
+a case, and some case must expect none. When DIR is a built-in tree itself (the repository's
 policies/, being edited), it is tested in place of the embedded one.
 
 ` + exitCodes,

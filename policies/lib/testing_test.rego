@@ -1,10 +1,11 @@
 # METADATA
 # title: Test helpers
 # description: |
-#   Builds the admission request of a testdata case, so the Rego unit tests
-#   and the Go handler tests feed policies the same objects.
-#   A case lives in policies/<policy>/testdata/<case>/data.yaml, which
-#   `opa test policies/` loads at data.<policy>.testdata.<case>.
+#   Builds the admission request of an object or a testdata case for the
+#   Rego unit tests, as the webhook would send it. A case lives in
+#   policies/<policy>/testdata/<case>/data.yaml, which `opa test policies/`
+#   loads at data.<policy>.testdata.<case>; `podgate test` judges its
+#   expect block.
 package podgate.lib.testing
 
 # request(c): input.request for testdata case c.

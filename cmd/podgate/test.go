@@ -66,7 +66,7 @@ func (o *testOptions) runAll(ctx context.Context, dir string, w io.Writer) error
 		return err
 	}
 	if regoFailed+casesFailed > 0 {
-		return failed("%d Rego tests and %d testdata cases failed", regoFailed, casesFailed)
+		return failed("%d Rego tests failed, and %d testdata cases or policies whose cases leave a rule untested", regoFailed, casesFailed)
 	}
 	return nil
 }

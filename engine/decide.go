@@ -182,7 +182,7 @@ func (e *Engine) validate(ctx context.Context, s *set, req *Request) (*Decision,
 	if d.Skipped = e.Skip(req); d.Skipped != "" {
 		return d, nil
 	}
-	vs, err := e.violations(ctx, s, req, s.violations)
+	vs, err := e.violations(ctx, s, req, s.plan(req.Kind.Kind).violations)
 	if err != nil {
 		return d, err
 	}
@@ -203,7 +203,7 @@ func (e *Engine) validate(ctx context.Context, s *set, req *Request) (*Decision,
 func (e *Engine) downgradeOld(ctx context.Context, s *set, req *Request, vs []Violation) error {
 	oldReq := *req
 	oldReq.Object, oldReq.OldObject = req.OldObject, nil
-	old, err := e.violations(ctx, s, &oldReq, s.violations)
+	old, err := e.violations(ctx, s, &oldReq, s.plan(req.Kind.Kind).violations)
 	if err != nil {
 		return fmt.Errorf("old object: %w", err)
 	}

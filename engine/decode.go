@@ -11,20 +11,22 @@ import (
 
 // decodeViolation turns one element of a policy's violation set into a
 // Violation. A malformed element is an error, not a silent allow.
-func decodeViolation(p *Policy, pc PolicyConfig, item any) (Violation, error) {
-	m, ok := item.(map[string]any)
+func decodeViolation(p *Policy, pc PolicyConfig, item *ast.Term) (Violation, error) {
+	m, ok := item.Value.(ast.Object)
 	if !ok {
 		return Violation{}, fmt.Errorf("policy %s: violation %v is not an object", p.Name, item)
 	}
-	rule, _ := m["rule"].(string)
-	msg, _ := m["msg"].(string)
+	rule, msg := stringAt(m, "rule"), stringAt(m, "msg")
 	if rule == "" || msg == "" {
 		return Violation{}, fmt.Errorf("policy %s: violation %v needs a rule and a msg", p.Name, item)
 	}
-	field, _ := m["field"].(string)
 	var own Enforcement
-	if raw, ok := m["enforcement"]; ok {
-		e, err := parseEnforcement(raw)
+	if raw := m.Get(ast.InternedTerm("enforcement")); raw != nil {
+		var val any = raw.String()
+		if s, isString := raw.Value.(ast.String); isString {
+			val = string(s)
+		}
+		e, err := parseEnforcement(val)
 		if err != nil {
 			return Violation{}, fmt.Errorf("policy %s rule %s: %w", p.Name, rule, err)
 		}
@@ -34,25 +36,39 @@ func decodeViolation(p *Policy, pc PolicyConfig, item any) (Violation, error) {
 		Policy:      p.Name,
 		Rule:        rule,
 		Message:     msg,
-		Field:       field,
+		Field:       stringAt(m, "field"),
 		Enforcement: p.enforcement(pc, rule, own),
 	}, nil
 }
 
-func decodeMutation(p *Policy, item any) (Mutation, error) {
-	m, ok := item.(map[string]any)
+// stringAt is the string at key of obj, "" when it is absent or no string.
+func stringAt(obj ast.Object, key string) string {
+	if t := obj.Get(ast.InternedTerm(key)); t != nil {
+		if s, ok := t.Value.(ast.String); ok {
+			return string(s)
+		}
+	}
+	return ""
+}
+
+func decodeMutation(p *Policy, item *ast.Term) (Mutation, error) {
+	m, ok := item.Value.(ast.Object)
 	if !ok {
 		return Mutation{}, fmt.Errorf("policy %s: mutation %v is not an object", p.Name, item)
 	}
-	op, _ := m["op"].(string)
-	path, _ := m["path"].(string)
-	msg, _ := m["msg"].(string)
-	out := Mutation{Policy: p.Name, Op: MutationOp(op), Path: path, Value: m["value"], Message: msg}
+	op, path, msg := stringAt(m, "op"), stringAt(m, "path"), stringAt(m, "msg")
+	out := Mutation{Policy: p.Name, Op: MutationOp(op), Path: path, Message: msg}
 	switch out.Op {
 	case OpAdd, OpReplace:
-		if _, ok := m["value"]; !ok {
+		value := m.Get(ast.InternedTerm("value"))
+		if value == nil {
 			return Mutation{}, fmt.Errorf("policy %s: mutation %s %s needs a value", p.Name, op, path)
 		}
+		v, err := ast.JSON(value.Value)
+		if err != nil {
+			return Mutation{}, fmt.Errorf("policy %s: mutation %s %s: %w", p.Name, op, path, err)
+		}
+		out.Value = v
 		fallthrough
 	case OpRemove:
 		if len(path) < 2 || path[0] != '/' {

@@ -34,31 +34,20 @@ type Engine struct {
 
 // set is one compiled policy set with its config and data store.
 type set struct {
-	policies   []*Policy
-	config     *Config
-	store      storage.Store
-	compiler   *ast.Compiler
-	violations *query // every policy's violation rule
-	mutations  *query // every policy's mutation rule
-	// nodeViolations are the violation rules of the policies that read
-	// the Node inventory (nil when none does); Revalidate runs them.
-	nodeViolations     *query
-	mutationsReadNodes bool // a mutation rule reads the inventory
-	hash               string
-	generation         int64 // the engine's Generation when it was loaded
+	policies []*Policy
+	config   *Config
+	store    storage.Store
+	compiler *ast.Compiler
+	// plans are what is evaluated for each kind (plan.go).
+	plans      map[string]*plan
+	hash       string
+	generation int64 // the engine's Generation when it was loaded
 
 	// explain is prepared on first use (podgate explain): the webhook
 	// never needs it.
 	explainOnce sync.Once
 	explain     *rego.PreparedEvalQuery
 	explainErr  error
-}
-
-// query is one prepared query over several policies: its result is an
-// array whose i-th element is the set that policies[i] reports.
-type query struct {
-	pq       *rego.PreparedEvalQuery
-	policies []*Policy
 }
 
 // ErrNotLoaded is returned by evaluations before a policy set was loaded.
@@ -166,7 +155,7 @@ func (e *Engine) SetNodes(ctx context.Context, nodes map[string]Node) error {
 	return nil
 }
 
-// Violations evaluates every policy's violation rule for req. Violations
+// Violations evaluates every policy's violation rules for req. Violations
 // of policies that are off, or that exclude the namespace, are left out;
 // each carries its resolved enforcement.
 func (e *Engine) Violations(ctx context.Context, req *Request) ([]Violation, error) {
@@ -174,7 +163,7 @@ func (e *Engine) Violations(ctx context.Context, req *Request) ([]Violation, err
 	if s == nil {
 		return nil, ErrNotLoaded
 	}
-	return e.violations(ctx, s, req, s.violations)
+	return e.violations(ctx, s, req, s.plan(req.Kind.Kind).violations)
 }
 
 func (e *Engine) violations(ctx context.Context, s *set, req *Request, q *query) ([]Violation, error) {
@@ -183,26 +172,54 @@ func (e *Engine) violations(ctx context.Context, s *set, req *Request, q *query)
 		return nil, err
 	}
 	var out []Violation
-	for i, p := range q.policies {
+	err = eachPolicy(q, per, func(p *Policy, items ast.Set) error {
 		pc := s.config.Policies[p.Name]
 		if slices.Contains(pc.ExcludedNamespaces, req.Namespace) {
-			continue
+			return nil
 		}
-		for _, item := range per[i] {
+		return items.Iter(func(item *ast.Term) error {
 			v, err := decodeViolation(p, pc, item)
-			if err != nil {
-				return nil, err
-			}
-			if v.Enforcement != Off {
+			if err == nil && v.Enforcement != Off {
 				out = append(out, v)
 			}
-		}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
 	sortViolations(out)
 	return out, nil
 }
 
-// Mutations evaluates every policy's mutation rule for req.
+// eachPolicy calls f with the set each policy of q reports for a request,
+// from what its definitions report (per); policies that report nothing
+// are skipped. A definition's set stands for the policy's alone, and the
+// sets of several are joined, so that a violation or mutation two of them
+// report counts once, as in the policy's violation or mutation set.
+func eachPolicy(q *query, per []ast.Set, f func(*Policy, ast.Set) error) error {
+	for i := 0; i < len(q.defs); {
+		p := q.defs[i].policy
+		var items ast.Set
+		for ; i < len(q.defs) && q.defs[i].policy == p; i++ {
+			switch {
+			case per[i].Len() == 0:
+			case items == nil:
+				items = per[i]
+			default:
+				items = items.Union(per[i])
+			}
+		}
+		if items != nil {
+			if err := f(p, items); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Mutations evaluates every policy's mutation rules for req.
 func (e *Engine) Mutations(ctx context.Context, req *Request) ([]Mutation, error) {
 	s := e.current.Load()
 	if s == nil {
@@ -212,32 +229,36 @@ func (e *Engine) Mutations(ctx context.Context, req *Request) ([]Mutation, error
 }
 
 func (e *Engine) mutations(ctx context.Context, s *set, req *Request) ([]Mutation, error) {
-	per, err := e.eval(ctx, s, req, s.mutations)
+	q := s.plan(req.Kind.Kind).mutations
+	per, err := e.eval(ctx, s, req, q)
 	if err != nil || per == nil {
 		return nil, err
 	}
 	var out []Mutation
-	for i, p := range s.mutations.policies {
-		pc := s.config.Policies[p.Name]
-		if slices.Contains(pc.ExcludedNamespaces, req.Namespace) || p.enforcement(pc, "", "") == Off {
-			continue
+	err = eachPolicy(q, per, func(p *Policy, items ast.Set) error {
+		if slices.Contains(s.config.Policies[p.Name].ExcludedNamespaces, req.Namespace) {
+			return nil
 		}
-		for _, item := range per[i] {
+		return items.Iter(func(item *ast.Term) error {
 			m, err := decodeMutation(p, item)
-			if err != nil {
-				return nil, err
+			if err == nil {
+				out = append(out, m)
 			}
-			out = append(out, m)
-		}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
 	sortMutations(out)
 	return out, nil
 }
 
 // eval runs one prepared query of set s; it returns nil when the namespace
-// is excluded globally, and otherwise the query's items per policy.
-func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([][]any, error) {
-	if slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
+// is excluded globally or the query is nil (nothing to evaluate for the
+// kind), and otherwise the set each definition of the query reports.
+func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]ast.Set, error) {
+	if q == nil || slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
 		return nil, nil
 	}
 	input, err := req.input()
@@ -251,14 +272,18 @@ func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([][]
 	if len(rs) != 1 {
 		return nil, fmt.Errorf("evaluate policies: got %d results, want 1", len(rs))
 	}
-	all, ok := rs[0].Bindings["x"].([]any)
-	if !ok || len(all) != len(q.policies) {
-		return nil, fmt.Errorf("evaluate policies: unexpected result %T", rs[0].Bindings["x"])
+	var all *ast.Array
+	if t, ok := rs[0].Bindings["x"].(*ast.Term); ok {
+		all, _ = t.Value.(*ast.Array)
 	}
-	per := make([][]any, len(all))
-	for i, items := range all {
-		if per[i], ok = items.([]any); !ok {
-			return nil, fmt.Errorf("policy %s: want a set of objects, got %T", q.policies[i].Name, items)
+	if all == nil || all.Len() != len(q.defs) {
+		return nil, fmt.Errorf("evaluate policies: unexpected result %v", rs[0].Bindings["x"])
+	}
+	var ok bool
+	per := make([]ast.Set, all.Len())
+	for i := range per {
+		if per[i], ok = all.Elem(i).Value.(ast.Set); !ok {
+			return nil, fmt.Errorf("policy %s: want a set of objects, got %s", q.defs[i].policy.Name, ast.ValueName(all.Elem(i).Value))
 		}
 	}
 	return per, nil

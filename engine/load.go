@@ -14,8 +14,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"go.yaml.in/yaml/v3"
 )
@@ -39,19 +37,26 @@ type Policy struct {
 	Enforcement Enforcement
 	Rules       map[string]Rule
 	File        string
+	// Kinds are the kinds of object the policy looks at (METADATA
+	// custom.kinds); nil for every kind. MutationKinds narrows them for
+	// its mutation rules (custom.mutationKinds).
+	Kinds         []string
+	MutationKinds []string
 	// ReadsNodes says whether its rules read the Node inventory
 	// (data.podgate.inventory): its decisions can change when Nodes do.
 	ReadsNodes bool
 
-	ref          string // data.podgate.policies.<pkg>
-	hasViolation bool
-	hasMutation  bool
+	ref  string        // data.podgate.policies.<pkg>
+	defs []*definition // its violation and mutation rules (splitDefinitions)
 }
 
 // Rule is one rule id a policy reports, from its METADATA.
 type Rule struct {
 	Enforcement Enforcement `json:"enforcement"`
 	Summary     string      `json:"summary"`
+	// Kinds are the kinds of object the rule looks at; nil for every kind
+	// the policy looks at.
+	Kinds []string `json:"kinds,omitempty"`
 }
 
 const (
@@ -198,11 +203,21 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	split, defs, err := splitDefinitions(modules)
+	if err != nil {
+		return nil, err
+	}
 	compiler := ast.NewCompiler().WithStrict(true)
-	if compiler.Compile(modules); compiler.Failed() {
+	if compiler.Compile(split); compiler.Failed() {
+		// Report the errors of the modules as written: the split ones
+		// would name rules the author never wrote.
+		original := ast.NewCompiler().WithStrict(true)
+		if original.Compile(modules); original.Failed() {
+			return nil, regoErrors(original.Errors)
+		}
 		return nil, regoErrors(compiler.Errors)
 	}
-	policies, err := describePolicies(compiler, modules)
+	policies, err := describePolicies(compiler, modules, defs)
 	if err != nil {
 		return nil, err
 	}
@@ -272,50 +287,15 @@ func prepare(ctx context.Context, c *ast.Compiler, policies []*Policy, cfg *Conf
 		},
 	}, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
 	s := &set{policies: policies, config: cfg, store: store, compiler: c, hash: hash}
-	var err error
-	if s.violations, err = prepareQuery(ctx, c, store, policies, "violation", func(p *Policy) bool { return p.hasViolation }); err != nil {
-		return nil, err
-	}
-	if s.mutations, err = prepareQuery(ctx, c, store, policies, "mutation", func(p *Policy) bool { return p.hasMutation }); err != nil {
-		return nil, err
-	}
-	var readers []*Policy
+	var defs []*definition
 	for _, p := range policies {
-		switch {
-		case p.ReadsNodes && p.hasViolation:
-			readers = append(readers, p)
-		case p.ReadsNodes && p.hasMutation:
-			s.mutationsReadNodes = true
-		}
+		defs = append(defs, p.defs...)
 	}
-	if len(readers) > 0 {
-		if s.nodeViolations, err = prepareQuery(ctx, c, store, readers, "violation", func(*Policy) bool { return true }); err != nil {
-			return nil, err
-		}
+	var err error
+	if s.plans, err = plans(ctx, c, store, defs, cfg); err != nil {
+		return nil, err
 	}
 	return s, nil
-}
-
-// prepareQuery builds one query that evaluates rule of every policy at
-// once: x := [data.podgate.policies.a.violation, set(), ...], the i-th
-// element belonging to policies[i].
-func prepareQuery(ctx context.Context, c *ast.Compiler, store storage.Store, policies []*Policy, rule string, has func(*Policy) bool) (*query, error) {
-	terms := make([]string, len(policies))
-	for i, p := range policies {
-		terms[i] = "set()"
-		if has(p) {
-			terms[i] = p.ref + "." + rule
-		}
-	}
-	body, err := ast.ParseBody("x := [" + strings.Join(terms, ", ") + "]")
-	if err != nil {
-		return nil, fmt.Errorf("build %s query: %w", rule, err)
-	}
-	pq, err := rego.New(rego.ParsedQuery(body), rego.Compiler(c), rego.Store(store)).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("prepare %s query: %w", rule, err)
-	}
-	return &query{pq: &pq, policies: policies}, nil
 }
 
 // regoErrors writes OPA's parse and compile errors as editors and CI logs

@@ -12,10 +12,12 @@ import (
 )
 
 // describePolicies finds every package under podgate.policies and reads
-// its METADATA: title, description, custom.enforcement and custom.rules.
-func describePolicies(c *ast.Compiler, modules map[string]*ast.Module) ([]*Policy, error) {
+// its METADATA: title, description, custom.enforcement, custom.kinds,
+// custom.mutationKinds and custom.rules; defs are each package's violation
+// and mutation definitions (splitDefinitions), which it links to their
+// policy.
+func describePolicies(c *ast.Compiler, modules map[string]*ast.Module, defs map[string][]*definition) ([]*Policy, error) {
 	byRef := map[string]*Policy{}
-	reported := map[*Policy][]*ast.Term{}
 	for _, file := range slices.Sorted(maps.Keys(modules)) {
 		m := modules[file]
 		ref := m.Package.Path.String()
@@ -31,15 +33,6 @@ func describePolicies(c *ast.Compiler, modules map[string]*ast.Module) ([]*Polic
 			return nil, fmt.Errorf("%s:%d: package %s: a policy package is podgate.policies.<name>",
 				file, m.Package.Location.Row, strings.TrimPrefix(ref, "data."))
 		}
-		for _, r := range m.Rules {
-			switch r.Head.Ref().String() {
-			case "violation":
-				p.hasViolation = true
-				reported[p] = append(reported[p], ruleIDs(r)...)
-			case "mutation":
-				p.hasMutation = true
-			}
-		}
 		if a := c.GetAnnotationSet().GetPackageScope(m.Package); a != nil && p.Title == "" {
 			if err := p.readMetadata(a, file); err != nil {
 				return nil, err
@@ -51,7 +44,15 @@ func describePolicies(c *ast.Compiler, modules map[string]*ast.Module) ([]*Polic
 		if p.Title == "" {
 			return nil, fmt.Errorf("%s: policy %s: its package needs a # METADATA block with title, description and custom.enforcement", p.File, p.Name)
 		}
-		if err := p.checkReported(reported[p]); err != nil {
+		var reported []*ast.Term
+		for _, d := range defs[p.ref] {
+			d.policy = p
+			p.defs = append(p.defs, d)
+			if d.rule == "violation" {
+				reported = append(reported, ruleIDs(d.parsed)...)
+			}
+		}
+		if err := p.checkReported(reported); err != nil {
 			return nil, err
 		}
 	}
@@ -119,6 +120,12 @@ func (p *Policy) readMetadata(a *ast.Annotations, file string) error {
 		return fmt.Errorf("%s custom.enforcement: %w", where, err)
 	}
 	p.Enforcement = e
+	if p.Kinds, err = readKinds(a.Custom["kinds"], where+" custom.kinds"); err != nil {
+		return err
+	}
+	if p.MutationKinds, err = readKinds(a.Custom["mutationKinds"], where+" custom.mutationKinds"); err != nil {
+		return err
+	}
 	p.Rules = map[string]Rule{}
 	rules, ok := a.Custom["rules"].(map[string]any)
 	if !ok {
@@ -134,9 +141,36 @@ func (p *Policy) readMetadata(a *ast.Annotations, file string) error {
 			return fmt.Errorf("%s custom.rules.%s: %w", where, id, err)
 		}
 		summary, _ := r["summary"].(string)
-		p.Rules[id] = Rule{Enforcement: e, Summary: summary}
+		kinds, err := readKinds(r["kinds"], fmt.Sprintf("%s custom.rules.%s.kinds", where, id))
+		if err != nil {
+			return err
+		}
+		p.Rules[id] = Rule{Enforcement: e, Summary: summary, Kinds: kinds}
 	}
 	return nil
+}
+
+// readKinds reads a METADATA list of kinds: nil when absent (every kind),
+// else workload kinds only, so that a misspelt kind is an error rather
+// than a rule that is never evaluated.
+func readKinds(v any, where string) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil, fmt.Errorf("%s: want a list of kinds, e.g. [Deployment, StatefulSet]", where)
+	}
+	kinds := make([]string, 0, len(list))
+	for _, k := range list {
+		s, _ := k.(string)
+		if !slices.Contains(WorkloadKinds, s) {
+			return nil, fmt.Errorf("%s: %v is not a kind podgate checks%s; the kinds are %s",
+				where, k, didYouMean(s, WorkloadKinds), strings.Join(WorkloadKinds, ", "))
+		}
+		kinds = append(kinds, s)
+	}
+	return kinds, nil
 }
 
 // enforcement resolves a violation's level: a config override of the rule

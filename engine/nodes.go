@@ -13,29 +13,20 @@ import (
 // inventoryRef is where policies read the Node inventory.
 var inventoryRef = ast.MustParseRef("data.podgate.inventory")
 
-// markNodeReaders sets readsNodes on each policy whose violation or
-// mutation rules read data.podgate.inventory, directly or through any rule
-// or function they depend on (the compiler's dependency graph). A ref that
-// may reach the inventory through a variable (data[x], data.podgate[x])
-// counts as reading it: a policy wrongly taken for a reader costs time, one
-// wrongly taken for a non-reader would make Revalidate wrong.
+// markNodeReaders finds the definitions (violation and mutation rules)
+// that read data.podgate.inventory, directly or through any rule or
+// function they depend on (the compiler's dependency graph), and the
+// policies that have one (ReadsNodes). A ref that may reach the inventory
+// through a variable (data[x], data.podgate[x]) counts as reading it: a
+// definition wrongly taken for a reader costs time, one wrongly taken for
+// a non-reader would make Revalidate wrong.
 func markNodeReaders(c *ast.Compiler, policies []*Policy) {
-	byRef := map[string]*Policy{}
 	for _, p := range policies {
-		byRef[p.ref] = p
-	}
-	for _, m := range c.Modules { // the compiled rules, which the graph knows
-		p := byRef[m.Package.Path.String()]
-		if p == nil {
-			continue
-		}
-		for _, r := range m.Rules {
-			switch r.Head.Ref().String() {
-			case "violation", "mutation":
-				if reaches(c, r) {
-					p.ReadsNodes = true
-				}
+		for _, d := range p.defs {
+			for _, r := range c.GetRulesExact(ast.MustParseRef(d.ref())) {
+				d.readsNodes = d.readsNodes || reaches(c, r)
 			}
+			p.ReadsNodes = p.ReadsNodes || d.readsNodes
 		}
 	}
 }
@@ -91,16 +82,20 @@ func mayBeInventory(ref ast.Ref) bool {
 // Revalidate is the decision on req after a change of the Node inventory,
 // at a fraction of Decide's cost: prev is the decision Decide made on the
 // same object under the same policy set (nil for one with no mutation and
-// no violation), and only the policies that read the inventory are
-// evaluated again, on the object as prev mutated it. ok is false when prev
-// cannot be reused so: the policy set or the exceptions changed since, a
-// mutating policy reads the inventory, or req is not a CREATE; the caller
-// then calls Decide.
+// no violation), and only the violation rules that read the inventory
+// (and those reporting the same rules) are evaluated again, on the object
+// as prev mutated it. ok is false when prev cannot be reused so: the
+// policy set or the exceptions changed since, a mutating rule reads the
+// inventory, or req is not a CREATE; the caller then calls Decide.
 func (e *Engine) Revalidate(ctx context.Context, req *Request, prev *Decision) (d *Decision, ok bool, err error) {
 	s := e.current.Load()
 	exceptions := e.exceptionsGen.Load()
-	if s == nil || s.mutationsReadNodes || req.Operation != OperationCreate ||
+	if s == nil || req.Operation != OperationCreate ||
 		prev != nil && (prev.generation != s.generation || prev.exceptions != exceptions) {
+		return nil, false, nil
+	}
+	p := s.plan(req.Kind.Kind)
+	if p.mutationsReadNodes {
 		return nil, false, nil
 	}
 	d = &Decision{Object: req.Describe(), Violations: []Violation{}, generation: s.generation, exceptions: exceptions}
@@ -111,7 +106,7 @@ func (e *Engine) Revalidate(ctx context.Context, req *Request, prev *Decision) (
 	if prev != nil {
 		d.Mutations, d.Patch = prev.Mutations, prev.Patch
 		for _, v := range prev.Violations {
-			if !s.readsNodes(v.Policy) {
+			if !p.changesWithNodes(v.Policy, v.Rule) {
 				d.Violations = append(d.Violations, v)
 			}
 		}
@@ -121,11 +116,12 @@ func (e *Engine) Revalidate(ctx context.Context, req *Request, prev *Decision) (
 			}
 		}
 	}
-	if s.nodeViolations != nil {
-		vs, err := e.violations(ctx, s, validated, s.nodeViolations)
+	if p.nodeViolations != nil {
+		vs, err := e.violations(ctx, s, validated, p.nodeViolations)
 		if err != nil {
 			return nil, false, err
 		}
+		vs = slices.DeleteFunc(vs, func(v Violation) bool { return !p.changesWithNodes(v.Policy, v.Rule) })
 		e.except(s, validated, vs)
 		d.Violations = append(d.Violations, vs...)
 		sortViolations(d.Violations)
@@ -151,10 +147,4 @@ func patched(req *Request, patch []jsonpatch.JsonPatchOperation) (*Request, erro
 	out := *req
 	out.Object = raw
 	return &out, nil
-}
-
-// readsNodes says whether the named policy reads the inventory.
-func (s *set) readsNodes(policy string) bool {
-	i := slices.IndexFunc(s.policies, func(p *Policy) bool { return p.Name == policy })
-	return i < 0 || s.policies[i].ReadsNodes
 }

@@ -9,12 +9,15 @@
 #   policies/lib/scheduling.rego and policies/lib/topology.rego).
 # custom:
 #   enforcement: deny
+#   kinds: [Pod, Deployment, StatefulSet, ReplicaSet]
 #   rules:
 #     single-node:
 #       enforcement: warn
+#       kinds: [Deployment, StatefulSet, ReplicaSet]
 #       summary: the replicas of a workload fit more than one node
 #     spread:
 #       enforcement: warn
+#       kinds: [Deployment, StatefulSet, ReplicaSet]
 #       summary: minReplicasToSpread or more replicas are spread over nodes or zones
 #     unsatisfiable:
 #       enforcement: warn

@@ -7,9 +7,11 @@
 #   the validating rules deny probes that can never work.
 # custom:
 #   enforcement: deny
+#   mutationKinds: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet]
 #   rules:
 #     required:
 #       enforcement: deny
+#       kinds: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet]
 #       summary: every long-running container has the probes in config `required` (default readiness and liveness)
 #     named-port:
 #       enforcement: deny

@@ -9,21 +9,27 @@
 #   rules:
 #     min-available:
 #       enforcement: deny
+#       kinds: [Deployment, StatefulSet, DaemonSet]
 #       summary: a rolling update keeps at least minAvailablePercent of the pods available
 #     max-surge:
 #       enforcement: deny
+#       kinds: [Deployment, DaemonSet]
 #       summary: a rolling update adds at most maxSurgePercent extra pods
 #     revision-history:
 #       enforcement: deny
+#       kinds: [Deployment, StatefulSet, DaemonSet]
 #       summary: revisionHistoryLimit keeps at least minRevisionHistory old revisions
 #     progress-deadline:
 #       enforcement: warn
+#       kinds: [Deployment]
 #       summary: a stuck Deployment rollout is reported within maxProgressDeadlineSeconds
 #     recreate:
 #       enforcement: warn
+#       kinds: [Deployment]
 #       summary: a Deployment with more than one replica does not use strategy Recreate
 #     on-delete:
 #       enforcement: warn
+#       kinds: [StatefulSet, DaemonSet]
 #       summary: a new StatefulSet or DaemonSet template reaches the pods (no OnDelete, no partition >= replicas)
 #     pinned-image:
 #       enforcement: warn

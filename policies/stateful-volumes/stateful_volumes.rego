@@ -12,18 +12,22 @@
 #       summary: every volumeMount names a declared volume or, in a StatefulSet, a volumeClaimTemplate
 #     persistent-storage:
 #       enforcement: deny
+#       kinds: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet]
 #       summary: a stateful workload mounts a PersistentVolumeClaim (a violation carries enforcement warn for a StatefulSet whose only sign of state is its kind)
 #     claim-template:
 #       enforcement: deny
+#       kinds: [StatefulSet]
 #       summary: each volumeClaimTemplate has accessModes and resources.requests.storage
 #     host-path:
 #       enforcement: deny
 #       summary: hostPath volumes only in the allowed namespaces and under the allowed path prefixes
 #     shared-claim:
 #       enforcement: warn
+#       kinds: [Deployment, ReplicaSet]
 #       summary: a Deployment or ReplicaSet with more than one replica does not share a persistentVolumeClaim
 #     ordered-start:
 #       enforcement: warn
+#       kinds: [StatefulSet]
 #       summary: a StatefulSet of a stateful image starts its pods in order (podManagementPolicy OrderedReady)
 package podgate.policies.stateful_volumes
 

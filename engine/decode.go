@@ -97,8 +97,10 @@ func sortMutations(ms []Mutation) {
 	})
 }
 
-// input builds the Rego input document {"request": {...}} directly as an
-// ast.Value: each object is decoded once, straight from its JSON into AST
+// input builds the Rego input document directly as an ast.Value:
+// {"request": {...}, "workload": {...}}, the request as the API server
+// sends it (the parts policies use) and the workload view of its object
+// (view.go). Each object is decoded once, straight from its JSON into AST
 // terms (parseJSON), with no map[string]any in between.
 func (r *Request) input() (ast.Value, error) {
 	object, err := rawValue(r.Object, "object")
@@ -132,6 +134,9 @@ func (r *Request) input() (ast.Value, error) {
 		item("object", object),
 		item("oldObject", old),
 	)
+	if obj, ok := object.(ast.Object); ok {
+		return ast.NewObject(item("request", req), item("workload", workloadView(r.Kind.Kind, r.Namespace, obj))), nil
+	}
 	return ast.NewObject(item("request", req)), nil
 }
 

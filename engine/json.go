@@ -123,12 +123,30 @@ func (p *jsonParser) valueTerm(depth int) (*ast.Term, error) {
 		return ast.InternedBooleanFalse, p.literal("false")
 	case c == 'n':
 		return ast.InternedNullTerm, p.literal("null")
+	case c == '"':
+		s, err := p.string()
+		if err != nil {
+			return nil, err
+		}
+		if t := interned[s]; t != nil {
+			return t, nil
+		}
+		return p.term(ast.InternedValue(s)), nil
 	}
 	v, err := p.value(depth)
 	if err != nil {
 		return nil, err
 	}
 	return p.term(v), nil
+}
+
+// keyTerm is an object key as a term: the shared one of a field name of
+// the workload kinds (intern.go), else a new one.
+func (p *jsonParser) keyTerm(key string) *ast.Term {
+	if t := interned[key]; t != nil {
+		return t
+	}
+	return p.term(ast.InternedValue(key))
 }
 
 func (p *jsonParser) peek() byte {
@@ -187,7 +205,7 @@ func (p *jsonParser) object(depth int) (ast.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.items = setItem(p.items, base, &index, p.term(ast.InternedValue(key)), val)
+		p.items = setItem(p.items, base, &index, p.keyTerm(key), val)
 		p.skipSpace()
 		switch p.peek() {
 		case ',':

@@ -265,7 +265,9 @@ func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]as
 	if err != nil {
 		return nil, err
 	}
-	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input))
+	cache := getCache()
+	defer putCache(cache)
+	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalVirtualCache(cache))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policies: %w", err)
 	}

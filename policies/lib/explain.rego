@@ -26,6 +26,7 @@ package podgate.lib.explain
 #   fit, with integer division.
 
 import data.podgate.lib.scheduling
+import data.podgate.lib.text
 import data.podgate.lib.topology
 import data.podgate.lib.workload
 
@@ -41,7 +42,7 @@ kind := workload.kind
 
 tolerations := scheduling.effective_tolerations(kind, spec)
 
-nodes := scheduling.inventory_nodes(data.podgate.inventory)
+nodes := scheduling.nodes
 
 result := {
 	"kind": kind,
@@ -103,7 +104,7 @@ unschedulable_failure(node) := ["NodeUnschedulable: the node is cordoned and the
 	not scheduling.tolerated(tolerations, {"key": scheduling.taint_unschedulable, "effect": "NoSchedule"})
 } else := []
 
-taint_failure(node) := [sprintf("TaintToleration: untolerated %s %s", [scheduling.plural(count(texts), "taint", "taints"), concat(", ", texts)])] if {
+taint_failure(node) := [sprintf("TaintToleration: untolerated %s %s", [text.plural(count(texts), "taint", "taints"), concat(", ", texts)])] if {
 	effects := scheduling.blocking_effects(spec)
 	texts := [scheduling.taint_text(t) |
 		some t in scheduling.node_taints(node)

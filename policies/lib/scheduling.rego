@@ -20,6 +20,8 @@
 #   (schedulable, unused) and the rollout policy (the nodes a DaemonSet runs on).
 package podgate.lib.scheduling
 
+import data.podgate.lib.text
+
 # Taints that Kubernetes itself puts on nodes.
 taint_not_ready := "node.kubernetes.io/not-ready"
 
@@ -166,27 +168,36 @@ node_labels(node) := ls if {
 
 # rejection(spec, tolerations, name, node): why the node would not run the
 # pod, from the first filter that fails; undefined when it would run it.
+# Each filter first asks whether it has anything to check (a cordoned node,
+# taints, a nodeSelector, required terms), so a pod and a node with none of
+# these cost a few lookups.
 rejection(spec, tolerations, name, node) := {"reason": "cordoned"} if {
 	# NodeUnschedulable: a cordoned node takes only pods that tolerate
 	# node.kubernetes.io/unschedulable:NoSchedule (DaemonSet pods do).
+	node.unschedulable == true
 	not bound(spec)
-	object.get(node, "unschedulable", false) == true
-	not tolerated(tolerations, {"key": taint_unschedulable, "effect": "NoSchedule"})
+	not tolerated(tolerations, unschedulable_taint)
 } else := {"reason": "taint", "taint": taint_text(taint)} if {
 	taint := first_untolerated(spec, tolerations, node)
 } else := {"reason": "nodeSelector"} if {
-	not selector_matches(object.get(spec, "nodeSelector", {}), node_labels(node))
+	selector := spec.nodeSelector
+	not selector_matches(selector, node_labels(node))
 } else := {"reason": "affinity"} if {
-	not affinity_matches(spec, name, node_labels(node))
+	terms := required_terms(spec)
+	not some_term_matches(terms, name, node_labels(node))
 }
+
+unschedulable_taint := {"key": taint_unschedulable, "effect": "NoSchedule"}
 
 # first_untolerated: the first blocking taint of the node (in the node's
 # order, as the scheduler reports it) that no toleration tolerates.
 # PreferNoSchedule never blocks.
 first_untolerated(spec, tolerations, node) := blocked[0] if {
+	taints := node_taints(node)
+	count(taints) > 0
 	effects := blocking_effects(spec)
 	blocked := [taint |
-		some taint in node_taints(node)
+		some taint in taints
 		object.get(taint, "effect", "") in effects
 		not tolerated(tolerations, taint)
 	]
@@ -221,8 +232,10 @@ required_terms(spec) := terms if {
 # matchFields are ANDed; a term with neither matches no node.
 affinity_matches(spec, _, _) if not required_terms(spec)
 
-affinity_matches(spec, name, labels) if {
-	some term in required_terms(spec)
+affinity_matches(spec, name, labels) if some_term_matches(required_terms(spec), name, labels)
+
+some_term_matches(terms, name, labels) if {
+	some term in terms
 	term_matches(term, name, labels)
 }
 
@@ -361,18 +374,30 @@ inventory_nodes(inventory) := nodes if {
 	is_object(nodes)
 } else := {}
 
+# nodes: the Node inventory, name -> {labels, taints, unschedulable}; {}
+# when there is none (podgate eval without --nodes, opa test), which
+# decides nothing.
+nodes := n if {
+	n := data.podgate.inventory.nodes
+	is_object(n)
+} else := {}
+
 # classes_current(inventory): the classes were computed from these nodes
-# (same count, and each class's first node is one of them).
+# (the same count, and the first class's first node is one of them). A
+# test that replaces the nodes with `with` while classes from elsewhere
+# remain gets the nodes themselves.
 classes_current(inventory) if {
 	is_array(inventory.classes)
 	is_array(inventory.varyingLabels)
 	is_array(inventory.taints)
 	nodes := inventory_nodes(inventory)
 	inventory.nodeCount == count(nodes)
-	every class in inventory.classes {
-		nodes[class.first]
-	}
+	first_class_known(inventory.classes, nodes)
 }
+
+first_class_known([], _)
+
+first_class_known(classes, nodes) if nodes[classes[0].first]
 
 # depends_on_node(spec, varying): the pod's placement depends on which node
 # it is, not only on the node's class.
@@ -430,17 +455,13 @@ reason_groups(rejections) := [{"reason": p[3].reason, "text": p[2]} | some p in 
 	])
 }
 
-reason_text(r, n) := sprintf("%d %s cordoned", [n, plural(n, "is", "are")]) if r.reason == "cordoned"
+reason_text(r, n) := sprintf("%d %s cordoned", [n, text.plural(n, "is", "are")]) if r.reason == "cordoned"
 
-reason_text(r, n) := sprintf("%d %s untolerated taint %s", [n, plural(n, "has", "have"), r.taint]) if r.reason == "taint"
+reason_text(r, n) := sprintf("%d %s untolerated taint %s", [n, text.plural(n, "has", "have"), r.taint]) if r.reason == "taint"
 
-reason_text(r, n) := sprintf("%d %s not match the nodeSelector", [n, plural(n, "does", "do")]) if r.reason == "nodeSelector"
+reason_text(r, n) := sprintf("%d %s not match the nodeSelector", [n, text.plural(n, "does", "do")]) if r.reason == "nodeSelector"
 
-reason_text(r, n) := sprintf("%d %s not match the required node affinity", [n, plural(n, "does", "do")]) if r.reason == "affinity"
-
-plural(1, one, _) := one
-
-plural(n, _, many) := many if n != 1
+reason_text(r, n) := sprintf("%d %s not match the required node affinity", [n, text.plural(n, "does", "do")]) if r.reason == "affinity"
 
 # fix_field(reasons): the field a user edits. A nodeSelector or node
 # affinity that rules out the untainted nodes is the pod's own choice and
@@ -461,12 +482,3 @@ fix_hints := [
 
 # fixes(reasons): the fixes for the reasons present, in fix_hints order.
 fixes(reasons) := [hint | some [reason, hint] in fix_hints; reason in reasons]
-
-# or_list(items): "a", "a or b", "a, b, or c".
-or_list(items) := items[0] if count(items) == 1
-
-or_list(items) := sprintf("%s or %s", items) if count(items) == 2
-
-or_list(items) := sprintf("%s, or %s", [concat(", ", array.slice(items, 0, count(items) - 1)), items[count(items) - 1]]) if {
-	count(items) > 2
-}

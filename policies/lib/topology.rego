@@ -23,6 +23,7 @@ package podgate.lib.topology
 #   required node affinity) and nodeTaintsPolicy (default Ignore).
 
 import data.podgate.lib.scheduling
+import data.podgate.lib.text
 
 hostname_key := "kubernetes.io/hostname"
 
@@ -150,10 +151,10 @@ taints_policy_includes(spec, tolerations, c, node) if {
 }
 
 # domain_noun(key, n): how a message counts n domains of key.
-domain_noun(key, n) := sprintf("%d %s", [n, scheduling.plural(n, "node", "nodes")]) if key == hostname_key
+domain_noun(key, n) := sprintf("%d %s", [n, text.plural(n, "node", "nodes")]) if key == hostname_key
 
-domain_noun(key, n) := sprintf("%d %s", [n, scheduling.plural(n, "zone", "zones")]) if key == zone_key
+domain_noun(key, n) := sprintf("%d %s", [n, text.plural(n, "zone", "zones")]) if key == zone_key
 
-domain_noun(key, n) := sprintf("%d %s %s", [n, key, scheduling.plural(n, "value", "values")]) if {
+domain_noun(key, n) := sprintf("%d %s %s", [n, key, text.plural(n, "value", "values")]) if {
 	not key in {hostname_key, zone_key}
 }

@@ -60,6 +60,7 @@ package podgate.policies.placement
 #   once it says "at least", as their combination may leave more.
 
 import data.podgate.lib.scheduling
+import data.podgate.lib.text
 import data.podgate.lib.topology
 import data.podgate.lib.workload
 
@@ -78,46 +79,45 @@ namespace := workload.namespace
 # own_labels: the labels of the workload's pods.
 own_labels := topology.mapping(object.get(workload.template_metadata, "labels", {}))
 
-# The node inventory; absent when the webhook has none (decides nothing).
-inventory := nodes if {
-	nodes := data.podgate.inventory.nodes
-	is_object(nodes)
-} else := {}
+# The node inventory; empty when the webhook has none (decides nothing).
+inventory := scheduling.nodes
 
 tolerations := scheduling.effective_tolerations(kind, spec)
 
 groups := scheduling.node_groups(spec, data.podgate.inventory)
 
 # The node groups (classes) are asked only what each rule needs, each
-# question stopping at its first answer: on a large cluster most workloads
-# fit many nodes, and a class of several nodes settles them at once.
+# question stopping at its first answer, in the order the engine gives
+# them (the classes most pods fit first): on a large cluster most
+# workloads fit many nodes, and the first class of several nodes settles
+# them at once. fits(i) asks group i, by its index.
 
-fits(g) if not scheduling.rejection(spec, tolerations, g.first, g.node)
+fits(i) if not scheduling.rejection(spec, tolerations, groups[i].first, groups[i].node)
 
 # single_node: the one node the pods fit, when there is exactly one.
 single_node := g.first if {
-	some g in groups
+	some i, g in groups
 	g.count == 1
-	fits(g)
-	not fits_elsewhere(g.first)
+	fits(i)
+	not fits_elsewhere(i)
 }
 
-fits_elsewhere(first) if {
-	some g in groups
-	g.first != first
-	fits(g)
+fits_elsewhere(i) if {
+	some j, _ in groups
+	j != i
+	fits(j)
 }
 
 fits_two_nodes if {
-	some g in groups
+	some i, g in groups
 	g.count > 1
-	fits(g)
+	fits(i)
 }
 
 fits_two_nodes if {
-	some g in groups
-	fits(g)
-	fits_elsewhere(g.first)
+	some i, _ in groups
+	fits(i)
+	fits_elsewhere(i)
 }
 
 # --- single-node --------------------------------------------------------------
@@ -140,7 +140,7 @@ violation contains v if {
 		"msg": sprintf("all %v replicas fit only node %s: of the other %d nodes, %s; one failure or drain of %s takes every replica down; %s", [
 			replicas, node, count(inventory) - 1,
 			concat(", ", [g.text | some g in reasons]), node,
-			scheduling.or_list(array.concat(scheduling.fixes(causes), ["add nodes the pods fit"])),
+			text.or_list(array.concat(scheduling.fixes(causes), ["add nodes the pods fit"])),
 		]),
 		"field": workload.field(workload.spec_field_path(scheduling.fix_field(causes))),
 	}
@@ -332,7 +332,7 @@ spread_limit(c, i, fitting, eligible, min_domains, skew) := {sprintf(
 	min_domains > eligible
 } else := {sprintf(
 	"topologySpreadConstraints[%d] (topologyKey %s, maxSkew %v, DoNotSchedule) counts %s but the pods fit only %d: the other %d never %s a pod, so each one the pods fit takes at most %v",
-	[i, c.topologyKey, skew, topology.domain_noun(c.topologyKey, eligible), fitting, eligible - fitting, scheduling.plural(eligible - fitting, "gets", "get"), skew],
+	[i, c.topologyKey, skew, topology.domain_noun(c.topologyKey, eligible), fitting, eligible - fitting, text.plural(eligible - fitting, "gets", "get"), skew],
 )} if {
 	eligible > fitting
 } else := set()

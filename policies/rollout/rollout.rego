@@ -62,6 +62,7 @@ package podgate.policies.rollout
 #   init containers; a digest pins the image whatever its tag says.
 
 import data.podgate.lib.intstr
+import data.podgate.lib.text
 import data.podgate.lib.workload
 
 # Node matching (tolerations, nodeSelector, node affinity) shared with the
@@ -76,11 +77,8 @@ kind := workload.kind
 
 replicas := workload.replicas
 
-# The node inventory; absent when the webhook has none.
-inventory := nodes if {
-	nodes := data.podgate.inventory.nodes
-	is_object(nodes)
-} else := {}
+# The node inventory; empty when the webhook has none (decides nothing).
+inventory := scheduling.nodes
 
 deployment_strategy := ["spec", "strategy"]
 
@@ -184,7 +182,7 @@ unavailable_text := sprintf("maxSurge %v and maxUnavailable %v both come to 0 fo
 	rolling.raised
 } else := sprintf("maxUnavailable %v of %s", [rolling.max_unavailable, rolling.of])
 
-down_text := sprintf("lets %v pod%s go down during a rollout", [rolling.unavailable, plural_s(rolling.unavailable)])
+down_text := sprintf("lets %v %s go down during a rollout", [rolling.unavailable, text.plural(rolling.unavailable, "pod", "pods")])
 
 allowed_unavailable := rolling.desired - min_available
 
@@ -202,10 +200,6 @@ min_available_fix := "set maxUnavailable to 0 and maxSurge to at least 1, so new
 surge_hint := " (raise maxSurge to roll faster)" if kind == "Deployment"
 
 surge_hint := "" if kind != "Deployment"
-
-plural_s(1) := ""
-
-plural_s(n) := "s" if n != 1
 
 # --- max-surge ----------------------------------------------------------------
 

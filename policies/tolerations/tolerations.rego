@@ -58,17 +58,13 @@ package podgate.policies.tolerations
 #   unused leaves the tolerations this rule reports to it.
 
 import data.podgate.lib.scheduling
+import data.podgate.lib.text
 import data.podgate.lib.workload
 
 config := data.podgate.config.policies.tolerations
 
-# The node inventory; absent when the webhook has none (decides nothing).
-# Not object.get(data.podgate, ...): that reads data.podgate.policies too,
-# this package included, which the compiler rejects as recursion.
-inventory := nodes if {
-	nodes := data.podgate.inventory.nodes
-	is_object(nodes)
-} else := {}
+# The node inventory; empty when the webhook has none (decides nothing).
+inventory := scheduling.nodes
 
 spec := workload.pod_spec
 
@@ -251,4 +247,4 @@ subject := "its pods" if workload.kind != "Pod"
 
 # fix_text(reasons): the fixes for the reasons present; warn by default
 # because an autoscaler may still add a node that fits.
-fix_text(reasons) := sprintf("%s (or make sure an autoscaler adds a node that fits)", [scheduling.or_list(scheduling.fixes(reasons))])
+fix_text(reasons) := sprintf("%s (or make sure an autoscaler adds a node that fits)", [text.or_list(scheduling.fixes(reasons))])

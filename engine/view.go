@@ -234,8 +234,9 @@ func isLongRunning(kind string, podSpec *ast.Term) bool {
 //	 "pointer": "/spec/template/spec/containers/0",
 //	 "image": {"repository": "app", "tag": "1.2", "digest": ""}}
 //
-// sidecar is an init container with restartPolicy Always; name and image
-// are left out when the container has no such string.
+// sidecar is an init container with restartPolicy Always; name is the
+// container's, left out when it has none; image is left out when the
+// container's is not a string.
 func containerEntries(podSpec, field, pointer *ast.Term) *ast.Term {
 	spec, ok := podSpec.Value.(ast.Object)
 	if !ok {
@@ -269,9 +270,7 @@ func containerEntries(podSpec, field, pointer *ast.Term) *ast.Term {
 			)
 			if cobj != nil {
 				if name := cobj.Get(keyName); name != nil {
-					if _, ok := name.Value.(ast.String); ok {
-						items = append(items, [2]*ast.Term{keyName, name})
-					}
+					items = append(items, [2]*ast.Term{keyName, name})
 				}
 				if image := cobj.Get(keyImage); image != nil {
 					if s, ok := image.Value.(ast.String); ok {

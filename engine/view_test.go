@@ -20,7 +20,7 @@ var oddObjects = map[string]string{
 	"pod spec a string":    `{"kind":"Deployment","metadata":{"name":"d"},"spec":{"template":{"spec":"x"}}}`,
 	"null pod spec":        `{"kind":"Pod","metadata":{"name":"p"},"spec":null}`,
 	"containers an object": `{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":{"a":{"name":"a"}}}}`,
-	"odd containers":       `{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":["x",{"name":1,"image":2},{}],"initContainers":[{"name":"i","restartPolicy":"Always","image":"localhost:5000/a/b:1@sha256:00"}],"ephemeralContainers":[{"name":"e","image":"a:b:c"}]}}`,
+	"odd containers":       `{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":["x",{"name":1,"image":2},{},{"name":null,"image":null}],"initContainers":[{"name":"i","restartPolicy":"Always","image":"localhost:5000/a/b:1@sha256:00"}],"ephemeralContainers":[{"name":"e","image":"a:b:c"}]}}`,
 	"pod that finishes":    `{"kind":"Pod","metadata":{"name":"p","labels":{"a":"1"}},"spec":{"restartPolicy":"Never","containers":[{"name":"a","image":"x@sha256:1"}]}}`,
 	"null restartPolicy":   `{"kind":"Pod","metadata":{"name":"p"},"spec":{"restartPolicy":null}}`,
 	"cronjob":              `{"kind":"CronJob","metadata":{"name":"c","annotations":{"a":"1","b":"2"}},"spec":{"jobTemplate":{"spec":{"template":{"metadata":{"annotations":{"b":"3"},"labels":"x"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}}}}`,

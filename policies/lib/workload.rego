@@ -58,8 +58,8 @@ replicas := view.replicas
 #    "field": "spec.template.spec.containers[0]",
 #    "pointer": "/spec/template/spec/containers/0",
 #    "image": {"repository": "app", "tag": "1.2", "digest": ""}}
-# sidecar: an init container with restartPolicy Always. name and image are
-# absent when the container has no such string. A rule extends field and
+# sidecar: an init container with restartPolicy Always. name is absent
+# when the container has none, image when its image is not a string. A rule extends field and
 # pointer for what it reports: sprintf("%s.ports[%d]", [c.field, j]).
 pod_containers := view.containers
 
@@ -236,9 +236,8 @@ sidecar(list, _) := false if list != "initContainers"
 
 container_extras(c) := object.union(name_of(c), image_of(c))
 
-name_of(c) := {"name": c.name} if {
-	is_object(c)
-	is_string(c.name)
+name_of(c) := {"name": name} if {
+	name := c.name
 } else := {}
 
 image_of(c) := {"image": {

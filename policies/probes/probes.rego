@@ -76,9 +76,12 @@ package podgate.policies.probes
 
 import data.podgate.lib.workload
 
-cfg := data.podgate.config.policies.probes
+config := data.podgate.config.policies.probes
 
 probe_types := ["readiness", "liveness", "startup"]
+
+# The field of each probe type in a container.
+probe_fields := {"readiness": "readinessProbe", "liveness": "livenessProbe", "startup": "startupProbe"}
 
 # The mechanisms an annotation may name, in precedence order.
 mechanisms := ["http", "grpc", "tcp", "exec"]
@@ -91,13 +94,13 @@ timing_keys := ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "succe
 # Characters that make an exec annotation a shell command.
 shell_meta := `[|&;<>()$\x60\\"'*?\[\]#~{}!]`
 
-probe_field(t) := sprintf("%sProbe", [t])
+probe_field(t) := probe_fields[t]
 
-missing_probe(c, t) if object.get(c, probe_field(t), null) == null
+missing_probe(c, t) if object.get(c, probe_fields[t], null) == null
 
 # injectable(c, t): container c lacks probe type t and config injects it.
 injectable(c, t) if {
-	cfg.inject[t] == true
+	config.inject[t] == true
 	missing_probe(c, t)
 }
 
@@ -111,33 +114,33 @@ will_inject(c, t) if {
 }
 
 # injected(c, t): the probe the mutation adds.
-injected(c, t) := object.union(handler(c).action, timings(t)) if handler(c).ok
+injected(c, t) := object.union(handler(c).action, timings[t]) if handler(c).ok
 
-timings(t) := {k: v | some k in timing_keys; v := cfg[t][k]}
+timings[t] := {k: v | some k in timing_keys; v := config[t][k]} if some t in probe_types
 
 mutation contains m if {
 	workload.long_running
-	some i, c in workload.containers
+	some c in workload.pod_containers
+	c.regular
 	some t in probe_types
-	injectable(c, t)
-	h := handler(c)
+	injectable(c.container, t)
+	h := handler(c.container)
 	h.ok
 	m := {
 		"op": "add",
-		# The container's pointer is computed once for its three probes;
-		# a probe field needs no escaping.
-		"path": concat("/", [workload.pointer(workload.container_path(i, [])), probe_field(t)]),
-		"value": injected(c, t),
-		"msg": sprintf("added %s (%s) to container %q%s", [probe_field(t), h.desc, c.name, h.source]),
+		"path": concat("/", [c.pointer, probe_fields[t]]),
+		"value": object.union(h.action, timings[t]),
+		"msg": sprintf("added %s (%s) to container %q%s", [probe_fields[t], h.desc, c.name, h.source]),
 	}
 }
 
 mutation contains {"op": "note", "msg": msg} if {
 	workload.long_running
-	some c in workload.containers
-	missing := [probe_field(t) | some t in probe_types; injectable(c, t)]
+	some c in workload.pod_containers
+	c.regular
+	missing := [probe_fields[t] | some t in probe_types; injectable(c.container, t)]
 	count(missing) > 0
-	h := handler(c)
+	h := handler(c.container)
 	not h.ok
 	msg := sprintf("no %s injected into container %q: %s", [concat(", ", missing), c.name, h.reason])
 }
@@ -164,25 +167,40 @@ handler(c) := annotation_handler(c, a) if {
 	"reason": "it declares no TCP containerPort and no probes.podgate.dev annotation applies to it",
 }
 
+# probe_annotations: the probes.podgate.dev annotations of the workload,
+# [mechanism, container] -> {"key", "mech", "value"}, container "" for the
+# object-wide form; nearly always none, and then no container looks further.
+probe_annotations[[mech, container]] := {"key": key, "mech": mech, "value": value} if {
+	some key, value in workload.annotations
+	startswith(key, annotation_prefix)
+	[mech, container] := annotation_target(substring(key, count(annotation_prefix), -1))
+	mech in mechanisms
+}
+
+annotation_target(name) := [name, ""] if not contains(name, ".")
+
+annotation_target(name) := [substring(name, 0, i), substring(name, i + 1, -1)] if {
+	i := indexof(name, ".")
+	i >= 0
+}
+
 chosen_annotation(c) := container_annotations(c)[0] if {
+	count(probe_annotations) > 0
 	count(container_annotations(c)) > 0
 } else := wide_annotations(c)[0] if {
+	count(probe_annotations) > 0
 	count(wide_annotations(c)) > 0
 }
 
 container_annotations(c) := [a |
 	some mech in mechanisms
-	key := sprintf("%s%s.%s", [annotation_prefix, mech, c.name])
-	value := workload.annotations[key]
-	a := {"key": key, "mech": mech, "value": value}
+	a := probe_annotations[[mech, c.name]]
 ]
 
 wide_annotations(c) := [a |
 	some mech in mechanisms
-	key := concat("", [annotation_prefix, mech])
-	value := workload.annotations[key]
-	not meant_for_another(c, mech, value)
-	a := {"key": key, "mech": mech, "value": value}
+	a := probe_annotations[[mech, ""]]
+	not meant_for_another(c, mech, a.value)
 ]
 
 # meant_for_another: an object-wide annotation names a port that c does not

@@ -33,47 +33,43 @@ package podgate.policies.probes
 
 import data.podgate.lib.workload
 
-# probed: every container that may carry probes, with its field path.
-probed contains {"path": workload.container_path(i, []), "container": c, "regular": true} if {
-	some i, c in workload.containers
-}
-
-probed contains {"path": workload.spec_field_path(["initContainers", i]), "container": c, "regular": false} if {
-	some i, c in object.get(workload.pod_spec, "initContainers", [])
-	c.restartPolicy == "Always"
-}
-
-# probes: every probe of every probed container.
-probes contains {"path": array.concat(e.path, [field]), "container": e.container, "probe": probe, "field": field} if {
-	some e in probed
-	some t in probe_types
-	field := probe_field(t)
-	probe := e.container[field]
+# probes: every probe of a container that may carry probes (a regular
+# container or a sidecar): [container, probe field, probe], the container
+# as workload.pod_containers has it, with its field path.
+probes := [[c, field, probe] |
+	some c in workload.pod_containers
+	carries_probes(c)
+	some field in ["readinessProbe", "livenessProbe", "startupProbe"]
+	probe := c.container[field]
 	is_object(probe)
-}
+]
+
+carries_probes(c) if c.regular
+
+carries_probes(c) if c.sidecar
 
 violation contains v if {
 	workload.long_running
-	some i, c in workload.containers
-	some t in cfg.required
-	missing_probe(c, t)
-	not will_inject(c, t)
-	not quoted_port(c)
-	field := probe_field(t)
+	some c in workload.pod_containers
+	c.regular
+	some t in config.required
+	missing_probe(c.container, t)
+	not will_inject(c.container, t)
+	not quoted_port(c.container)
+	field := probe_fields[t]
 	v := {
 		"rule": "required",
 		"msg": sprintf(
 			"container %q has no %s and podgate cannot add one: %s; declare a containerPort, annotate the workload with probes.podgate.dev/http: \"<port>:<path>\" (or grpc, tcp, exec, each also as probes.podgate.dev/<mechanism>.%s for this container only), or write the %s",
-			[c.name, field, not_injected_reason(c, t), c.name, field],
+			[c.name, field, not_injected_reason(c.container, t), c.name, field],
 		),
-		"field": workload.field(workload.container_path(i, [field])),
+		"field": concat(".", [c.field, field]),
 	}
 }
 
 violation contains v if {
-	some list in ["containers", "initContainers", "ephemeralContainers"]
-	some i, c in object.get(workload.pod_spec, list, [])
-	some j, p in object.get(c, "ports", [])
+	some c in workload.pod_containers
+	some j, p in object.get(c.container, "ports", [])
 	port := p.containerPort
 	not is_number(port)
 	v := {
@@ -81,7 +77,7 @@ violation contains v if {
 		"msg": sprintf("containerPort %s of container %q is not a number, so the API server refuses it and podgate cannot probe it; %s", [
 			json.marshal(port), c.name, port_number_fix(port),
 		]),
-		"field": workload.field(workload.spec_field_path([list, i, "ports", j, "containerPort"])),
+		"field": sprintf("%s.ports[%d].containerPort", [c.field, j]),
 	}
 }
 
@@ -104,50 +100,50 @@ port_number_fix(port) := sprintf("a port's name goes in name and its number in c
 
 port_number_fix(port) := "set containerPort to the port number the container listens on" if not is_string(port)
 
-not_injected_reason(_, t) := sprintf("config probes.inject.%s is off", [t]) if not cfg.inject[t] == true
+not_injected_reason(_, t) := sprintf("config probes.inject.%s is off", [t]) if not config.inject[t] == true
 
-not_injected_reason(c, t) := handler(c).reason if cfg.inject[t] == true
+not_injected_reason(c, t) := handler(c).reason if config.inject[t] == true
 
 violation contains v if {
-	some p in probes
+	some [c, field, probe] in probes
 	some mech in ["httpGet", "tcpSocket"]
-	port := p.probe[mech].port
+	port := probe[mech].port
 	is_string(port)
-	not port in port_names(p.container)
+	not port in port_names(c.container)
 	v := {
 		"rule": "named-port",
 		"msg": sprintf(
 			"%s of container %q uses port %q, which the container does not declare; add a containerPort named %q to the container or use a port number",
-			[p.field, p.container.name, port, port],
+			[field, c.name, port, port],
 		),
-		"field": workload.field(array.concat(p.path, [mech, "port"])),
+		"field": concat(".", [c.field, field, mech, "port"]),
 	}
 }
 
 violation contains v if {
-	some p in probes
-	path := p.probe.httpGet.path
+	some [c, field, probe] in probes
+	path := probe.httpGet.path
 	path != ""
 	not startswith(path, "/")
 	v := {
 		"rule": "http-path",
-		"msg": sprintf("%s of container %q has httpGet path %q, which does not start with \"/\"; write it as %q", [p.field, p.container.name, path, concat("", ["/", path])]),
-		"field": workload.field(array.concat(p.path, ["httpGet", "path"])),
+		"msg": sprintf("%s of container %q has httpGet path %q, which does not start with \"/\"; write it as %q", [field, c.name, path, concat("", ["/", path])]),
+		"field": concat(".", [c.field, field, "httpGet", "path"]),
 	}
 }
 
 violation contains v if {
-	some p in probes
-	timeout := object.get(p.probe, "timeoutSeconds", 1)
-	period := object.get(p.probe, "periodSeconds", 10)
+	some [c, field, probe] in probes
+	timeout := object.get(probe, "timeoutSeconds", 1)
+	period := object.get(probe, "periodSeconds", 10)
 	timeout >= period
 	v := {
 		"rule": "timing",
 		"msg": sprintf(
 			"%s of container %q has timeoutSeconds %d%s, not less than periodSeconds %d%s; set timeoutSeconds below periodSeconds",
-			[p.field, p.container.name, timeout, defaulted(p.probe, "timeoutSeconds"), period, defaulted(p.probe, "periodSeconds")],
+			[field, c.name, timeout, defaulted(probe, "timeoutSeconds"), period, defaulted(probe, "periodSeconds")],
 		),
-		"field": workload.field(p.path),
+		"field": concat(".", [c.field, field]),
 	}
 }
 
@@ -156,16 +152,16 @@ defaulted(probe, key) := "" if object.get(probe, key, null) != null
 defaulted(probe, key) := " (the default)" if object.get(probe, key, null) == null
 
 violation contains v if {
-	some p in probes
-	exec := p.probe.exec
+	some [c, field, probe] in probes
+	exec := probe.exec
 	empty_command(object.get(exec, "command", null))
 	v := {
 		"rule": "exec-command",
 		"msg": sprintf(
 			"%s of container %q is an exec probe with an empty command; set exec.command, e.g. [\"cat\", \"/tmp/healthy\"], or use another handler",
-			[p.field, p.container.name],
+			[field, c.name],
 		),
-		"field": workload.field(array.concat(p.path, ["exec", "command"])),
+		"field": concat(".", [c.field, field, "exec", "command"]),
 	}
 }
 
@@ -176,18 +172,19 @@ empty_command([])
 empty_command(command) if trim_space(command[0]) == ""
 
 violation contains v if {
-	some e in probed
-	c := e.container
-	normalized(c.livenessProbe) == normalized(c.readinessProbe)
-	not c.livenessProbe.tcpSocket
-	not podgate_pair(c)
+	some c in workload.pod_containers
+	carries_probes(c)
+	liveness := c.container.livenessProbe
+	not liveness.tcpSocket
+	normalized(liveness) == normalized(c.container.readinessProbe)
+	not podgate_pair(c.container)
 	v := {
 		"rule": "identical",
 		"msg": sprintf(
 			"livenessProbe of container %q is identical to its readinessProbe, so a failing dependency restarts the container instead of only taking it out of the Service; point livenessProbe at a check of the process itself, or give it a higher failureThreshold",
 			[c.name],
 		),
-		"field": workload.field(array.concat(e.path, ["livenessProbe"])),
+		"field": concat(".", [c.field, "livenessProbe"]),
 	}
 }
 
@@ -208,23 +205,23 @@ podgate_pair(c) if {
 }
 
 violation contains v if {
-	some e in probed
-	c := e.container
-	delay := c.livenessProbe.initialDelaySeconds
+	some c in workload.pod_containers
+	carries_probes(c)
+	delay := c.container.livenessProbe.initialDelaySeconds
 	delay > 60
-	missing_probe(c, "startup")
-	not startup_injected(e)
+	missing_probe(c.container, "startup")
+	not startup_injected(c)
 	v := {
 		"rule": "slow-start",
 		"msg": sprintf(
 			"livenessProbe of container %q waits initialDelaySeconds %d before its first check and there is no startupProbe, so a container that hangs later is restarted late too; add a startupProbe whose failureThreshold x periodSeconds covers the start time and drop initialDelaySeconds",
 			[c.name, delay],
 		),
-		"field": workload.field(array.concat(e.path, ["livenessProbe", "initialDelaySeconds"])),
+		"field": concat(".", [c.field, "livenessProbe", "initialDelaySeconds"]),
 	}
 }
 
-startup_injected(e) if {
-	e.regular
-	will_inject(e.container, "startup")
+startup_injected(c) if {
+	c.regular
+	will_inject(c.container, "startup")
 }

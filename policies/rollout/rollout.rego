@@ -80,19 +80,26 @@ replicas := workload.replicas
 # The node inventory; empty when the webhook has none (decides nothing).
 inventory := scheduling.nodes
 
-deployment_strategy := ["spec", "strategy"]
+# strategy: the object's update strategy ({} when it has none): a
+# Deployment's spec.strategy, a StatefulSet's or DaemonSet's
+# spec.updateStrategy.
+strategy_key := "strategy" if kind == "Deployment"
 
-update_strategy := ["spec", "updateStrategy"]
+strategy_key := "updateStrategy" if kind in {"StatefulSet", "DaemonSet"}
 
-strategy_path := deployment_strategy if kind == "Deployment"
+strategy_field := concat(".", ["spec", strategy_key])
 
-strategy_path := update_strategy if kind in {"StatefulSet", "DaemonSet"}
+strategy := s if {
+	s := obj.spec[strategy_key]
+	is_object(s)
+} else := {}
 
-strategy_type := object.get(obj, array.concat(strategy_path, ["type"]), "RollingUpdate")
+strategy_type := object.get(strategy, "type", "RollingUpdate")
 
-surge_path := array.concat(strategy_path, ["rollingUpdate", "maxSurge"])
-
-unavailable_path := array.concat(strategy_path, ["rollingUpdate", "maxUnavailable"])
+rolling_update := r if {
+	r := strategy.rollingUpdate
+	is_object(r)
+} else := {}
 
 # rolling: how a rolling update of this object proceeds. Undefined when it
 # does not roll (other kinds, Recreate or OnDelete, scaled to 0, a
@@ -101,14 +108,13 @@ rolling := r if {
 	kind == "Deployment"
 	strategy_type == "RollingUpdate"
 	replicas > 0
-	max_surge := object.get(obj, surge_path, "25%")
-	max_unavailable := object.get(obj, unavailable_path, "25%")
+	max_surge := object.get(rolling_update, "maxSurge", "25%")
+	max_unavailable := object.get(rolling_update, "maxUnavailable", "25%")
 	fp := intstr.fenceposts(max_surge, max_unavailable, replicas)
 	r := {
-		"desired": replicas, "of": sprintf("%v replicas", [replicas]),
+		"desired": replicas,
 		"max_surge": max_surge, "surge": fp.surge,
 		"max_unavailable": max_unavailable, "unavailable": fp.unavailable,
-		"raised": fp.unavailable > intstr.scaled(max_unavailable, replicas, false),
 	}
 }
 
@@ -116,14 +122,10 @@ rolling := r if {
 	kind == "StatefulSet"
 	strategy_type == "RollingUpdate"
 	replicas > 0
-	max_unavailable := object.get(obj, unavailable_path, null)
+	max_unavailable := object.get(rolling_update, "maxUnavailable", null)
 	max_unavailable != null
 	raw := intstr.scaled(max_unavailable, replicas, false)
-	r := {
-		"desired": replicas, "of": sprintf("%v replicas", [replicas]),
-		"max_unavailable": max_unavailable, "unavailable": max([raw, 1]),
-		"raised": false, # raised to 1 only below the one-at-a-time floor
-	}
+	r := {"desired": replicas, "max_unavailable": max_unavailable, "unavailable": max([raw, 1])}
 }
 
 rolling := r if {
@@ -132,17 +134,33 @@ rolling := r if {
 	count(inventory) > 0
 	nodes := scheduling.accepting_count(kind, workload.pod_spec, data.podgate.inventory)
 	nodes > 0
-	max_surge := object.get(obj, surge_path, 0)
-	max_unavailable := object.get(obj, unavailable_path, 1)
+	max_surge := object.get(rolling_update, "maxSurge", 0)
+	max_unavailable := object.get(rolling_update, "maxUnavailable", 1)
 	surge := intstr.scaled(max_surge, nodes, true)
 	raw := intstr.scaled(max_unavailable, nodes, true)
-	unavailable := daemonset_unavailable(surge, raw)
 	r := {
-		"desired": nodes, "of": sprintf("the %v nodes it runs on", [nodes]),
+		"desired": nodes,
 		"max_surge": max_surge, "surge": surge,
-		"max_unavailable": max_unavailable, "unavailable": unavailable,
-		"raised": unavailable > raw,
+		"max_unavailable": max_unavailable, "unavailable": daemonset_unavailable(surge, raw),
 	}
+}
+
+# of_text: what the percentages are of, for the messages.
+of_text := sprintf("the %v nodes it runs on", [rolling.desired]) if {
+	kind == "DaemonSet"
+} else := sprintf("%v replicas", [rolling.desired])
+
+# raised: maxSurge and maxUnavailable both came to 0, and maxUnavailable was
+# raised to 1 (a StatefulSet's is raised to 1 only below the one-at-a-time
+# floor, which min-available allows).
+raised if {
+	kind == "Deployment"
+	rolling.unavailable > intstr.scaled(rolling.max_unavailable, rolling.desired, false)
+}
+
+raised if {
+	kind == "DaemonSet"
+	rolling.unavailable > intstr.scaled(rolling.max_unavailable, rolling.desired, true)
 }
 
 # The DaemonSet controller: with neither surge nor unavailability it
@@ -172,15 +190,15 @@ violation contains v if {
 			rolling.desired - rolling.unavailable, rolling.desired,
 			config.minAvailablePercent, min_available, min_available_fix,
 		]),
-		"field": workload.field(unavailable_path),
+		"field": concat(".", [strategy_field, "rollingUpdate.maxUnavailable"]),
 	}
 }
 
 unavailable_text := sprintf("maxSurge %v and maxUnavailable %v both come to 0 for %s, so Kubernetes uses maxUnavailable 1, which", [
-	rolling.max_surge, rolling.max_unavailable, rolling.of,
+	rolling.max_surge, rolling.max_unavailable, of_text,
 ]) if {
-	rolling.raised
-} else := sprintf("maxUnavailable %v of %s", [rolling.max_unavailable, rolling.of])
+	raised
+} else := sprintf("maxUnavailable %v of %s", [rolling.max_unavailable, of_text])
 
 down_text := sprintf("lets %v %s go down during a rollout", [rolling.unavailable, text.plural(rolling.unavailable, "pod", "pods")])
 
@@ -210,10 +228,10 @@ violation contains v if {
 	v := {
 		"rule": "max-surge",
 		"msg": sprintf("maxSurge %v of %s starts up to %v extra pods during a rollout, more than the %v%% limit (%v); lower maxSurge to %v or less", [
-			rolling.max_surge, rolling.of, rolling.surge,
+			rolling.max_surge, of_text, rolling.surge,
 			config.maxSurgePercent, max_extra, max_extra,
 		]),
-		"field": workload.field(surge_path),
+		"field": concat(".", [strategy_field, "rollingUpdate.maxSurge"]),
 	}
 }
 
@@ -229,7 +247,7 @@ violation contains v if {
 		"msg": sprintf("revisionHistoryLimit %v keeps %s for `kubectl rollout undo`, fewer than %v; raise it to at least %v (unset, Kubernetes keeps 10)", [
 			limit, revisions_text(limit), config.minRevisionHistory, config.minRevisionHistory,
 		]),
-		"field": workload.field(["spec", "revisionHistoryLimit"]),
+		"field": "spec.revisionHistoryLimit",
 	}
 }
 
@@ -251,7 +269,7 @@ violation contains v if {
 		"msg": sprintf("progressDeadlineSeconds %v lets a stuck rollout run %vs before the Deployment reports ProgressDeadlineExceeded, more than the %vs limit; lower it to %v or less", [
 			seconds, seconds, config.maxProgressDeadlineSeconds, config.maxProgressDeadlineSeconds,
 		]),
-		"field": workload.field(["spec", "progressDeadlineSeconds"]),
+		"field": "spec.progressDeadlineSeconds",
 	}
 }
 
@@ -264,7 +282,7 @@ violation contains v if {
 	v := {
 		"rule": "recreate",
 		"msg": sprintf("strategy Recreate stops all %v pods before starting new ones, so every rollout is an outage; use RollingUpdate, unless old and new pods must never run side by side", [replicas]),
-		"field": workload.field(["spec", "strategy", "type"]),
+		"field": "spec.strategy.type",
 	}
 }
 
@@ -276,7 +294,7 @@ violation contains v if {
 	v := {
 		"rule": "on-delete",
 		"msg": sprintf("updateStrategy OnDelete never replaces running pods: a new template reaches a pod only when someone deletes it; use RollingUpdate%s", [on_delete_hint]),
-		"field": workload.field(["spec", "updateStrategy", "type"]),
+		"field": "spec.updateStrategy.type",
 	}
 }
 
@@ -287,39 +305,37 @@ on_delete_hint := " (maxUnavailable 1 replaces one node's pod at a time)" if kin
 violation contains v if {
 	kind == "StatefulSet"
 	strategy_type == "RollingUpdate"
-	partition := obj.spec.updateStrategy.rollingUpdate.partition
+	partition := rolling_update.partition
 	is_number(partition)
 	replicas > 0
 	partition >= replicas
 	v := {
 		"rule": "on-delete",
 		"msg": sprintf("rollingUpdate.partition %v is not below replicas %v, so no pod gets the new template; lower the partition to roll out (0 updates every pod)", [partition, replicas]),
-		"field": workload.field(["spec", "updateStrategy", "rollingUpdate", "partition"]),
+		"field": "spec.updateStrategy.rollingUpdate.partition",
 	}
 }
 
 # --- pinned-image -----------------------------------------------------------
 
-container_groups := {"containers": "container", "initContainers": "init container"}
+nouns := {"containers": "container", "initContainers": "init container"}
 
 violation contains v if {
-	some group, noun in container_groups
-	containers := object.get(workload.pod_spec, group, [])
-	is_array(containers)
-	some i, container in containers
-	image := container.image
-	not workload.image_has_digest(image)
-	workload.image_tag(image) in {"", "latest"}
+	some c in workload.pod_containers
+	c.image.digest == ""
+	c.image.tag in {"", "latest"}
+	noun := nouns[c.list]
+	image := c.container.image
 	v := {
 		"rule": "pinned-image",
 		"msg": sprintf("%s %s uses image %q: %s, so a rollback cannot return to the same code; pin a version tag (%s:<version>) or a digest (%s@sha256:<digest>)", [
-			noun, container.name, image, tag_problem(image),
+			noun, c.name, image, tag_problem(c.image.tag),
 			trim_suffix(image, ":latest"), trim_suffix(image, ":latest"),
 		]),
-		"field": workload.field(workload.spec_field_path([group, i, "image"])),
+		"field": concat(".", [c.field, "image"]),
 	}
 }
 
-tag_problem(image) := "with no tag it means latest, which moves with every push" if {
-	workload.image_tag(image) == ""
-} else := "the tag latest moves with every push"
+tag_problem("") := "with no tag it means latest, which moves with every push"
+
+tag_problem("latest") := "the tag latest moves with every push"

@@ -63,7 +63,7 @@ package podgate.policies.stateful_volumes
 
 import data.podgate.lib.workload
 
-cfg := data.podgate.config.policies["stateful-volumes"]
+config := data.podgate.config.policies["stateful-volumes"]
 
 stateful_label := "podgate.dev/stateful"
 
@@ -76,27 +76,25 @@ claim_templates := {t.metadata.name |
 	some t in object.get(workload.obj, ["spec", "volumeClaimTemplates"], [])
 }
 
-# mounts: every volumeMount of the regular and init containers.
-mounts contains {"path": workload.container_path(i, ["volumeMounts", j]), "container": c, "mount": m, "regular": true} if {
-	some i, c in workload.containers
-	some j, m in object.get(c, "volumeMounts", [])
-}
-
-mounts contains {"path": workload.spec_field_path(["initContainers", i, "volumeMounts", j]), "container": c, "mount": m, "regular": false} if {
-	some i, c in object.get(workload.pod_spec, "initContainers", [])
-	some j, m in object.get(c, "volumeMounts", [])
-}
+# mounts: every volumeMount of the regular and init containers, as
+# [container, index, mount], the container as workload.pod_containers has it.
+mounts := [[c, j, m] |
+	some c in workload.pod_containers
+	c.list != "ephemeralContainers"
+	some j, m in object.get(c.container, "volumeMounts", [])
+]
 
 # --- which workloads are stateful --------------------------------------------
 
 # stateful_image_containers: the regular containers that run a stateful image.
-stateful_image_containers := [c |
-	some c in workload.containers
-	strings.any_prefix_match(workload.image_repository(c.image), cfg.statefulImages)
+stateful_image_containers := [c.container |
+	some c in workload.pod_containers
+	c.regular
+	strings.any_prefix_match(c.image.repository, config.statefulImages)
 ]
 
 opted_out if {
-	cfg.allowOptOut == true
+	config.allowOptOut == true
 	workload.labels[stateful_label] == "false"
 }
 
@@ -137,16 +135,16 @@ persistent(name) if name in claim_templates
 persistent(name) if volume_named[name].persistentVolumeClaim
 
 mounts_claim if {
-	some m in mounts
-	m.regular
-	persistent(m.mount.name)
+	some [c, _, m] in mounts
+	c.regular
+	persistent(m.name)
 }
 
 # lost: how each mounted emptyDir, ephemeral or hostPath volume loses data.
-lost contains sprintf("%s volume %q at %s %s", [type, m.mount.name, m.mount.mountPath, fate[type]]) if {
-	some m in mounts
-	m.regular
-	some type, _ in volume_named[m.mount.name]
+lost contains sprintf("%s volume %q at %s %s", [type, m.name, m.mountPath, fate[type]]) if {
+	some [c, _, m] in mounts
+	c.regular
+	some type, _ in volume_named[m.name]
 	fate[type]
 }
 
@@ -166,12 +164,12 @@ persistent_storage_fix := "add a volumeClaimTemplate and mount it at the data di
 	workload.kind == "StatefulSet"
 } else := "mount a persistentVolumeClaim volume at the data directory, or run it as a StatefulSet with a volumeClaimTemplate"
 
-persistent_storage_field := workload.field(["spec", "volumeClaimTemplates"]) if {
+persistent_storage_field := "spec.volumeClaimTemplates" if {
 	workload.kind == "StatefulSet"
-} else := workload.field(workload.spec_field_path(["volumes", i])) if {
-	lost_names := {m.mount.name | some m in mounts; m.regular; some type, _ in volume_named[m.mount.name]; fate[type]}
+} else := sprintf("%s.volumes[%d]", [workload.spec_field, i]) if {
+	lost_names := {m.name | some [c, _, m] in mounts; c.regular; some type, _ in volume_named[m.name]; fate[type]}
 	i := min({j | some j, v in volumes; v.name in lost_names})
-} else := workload.field(workload.spec_field_path(["volumes"]))
+} else := concat(".", [workload.spec_field, "volumes"])
 
 violation contains object.union(v, extra) if {
 	workload.long_running
@@ -192,17 +190,17 @@ persistent_storage_enforcement := {"enforcement": "warn"} if {
 # --- mount-declared ----------------------------------------------------------
 
 violation contains v if {
-	some m in mounts
-	name := m.mount.name
+	some [c, j, m] in mounts
+	name := m.name
 	not volume_named[name]
 	not name in claim_templates
 	v := {
 		"rule": "mount-declared",
 		"msg": sprintf("container %q mounts volume %q at %s, but %s declares no such %s; %s", [
-			m.container.name, name, object.get(m.mount, "mountPath", ""),
+			c.name, name, object.get(m, "mountPath", ""),
 			declared_in, declared_what, declare_fix(name),
 		]),
-		"field": workload.field(array.concat(m.path, ["name"])),
+		"field": sprintf("%s.volumeMounts[%d].name", [c.field, j]),
 	}
 }
 
@@ -237,7 +235,7 @@ violation contains v if {
 			"volumeClaimTemplate %q has no %s; set spec.accessModes (e.g. [ReadWriteOnce]) and spec.resources.requests.storage (e.g. 10Gi)",
 			[object.get(t, ["metadata", "name"], ""), concat(" and no ", missing)],
 		),
-		"field": workload.field(["spec", "volumeClaimTemplates", i, "spec"]),
+		"field": sprintf("spec.volumeClaimTemplates[%d].spec", [i]),
 	}
 }
 
@@ -246,34 +244,34 @@ violation contains v if {
 violation contains v if {
 	some i, vol in volumes
 	vol.hostPath
-	not workload.namespace in cfg.hostPathAllowedNamespaces
+	not workload.namespace in config.hostPathAllowedNamespaces
 	v := {
 		"rule": "host-path",
 		"msg": sprintf(
 			"hostPath volume %q (%s) is not allowed in namespace %q, it ties the pod's data to one node and exposes the node's files; use a persistentVolumeClaim (or emptyDir for scratch space), or run it in an allowed namespace (%s)",
-			[vol.name, vol.hostPath.path, workload.namespace, concat(", ", cfg.hostPathAllowedNamespaces)],
+			[vol.name, vol.hostPath.path, workload.namespace, concat(", ", config.hostPathAllowedNamespaces)],
 		),
-		"field": workload.field(workload.spec_field_path(["volumes", i, "hostPath"])),
+		"field": sprintf("%s.volumes[%d].hostPath", [workload.spec_field, i]),
 	}
 }
 
 violation contains v if {
 	some i, vol in volumes
 	vol.hostPath
-	workload.namespace in cfg.hostPathAllowedNamespaces
+	workload.namespace in config.hostPathAllowedNamespaces
 	not allowed_host_path(vol.hostPath.path)
 	v := {
 		"rule": "host-path",
 		"msg": sprintf(
 			"hostPath volume %q uses %s, which is not under an allowed prefix (%s); mount a directory under one of them, or use a persistentVolumeClaim",
-			[vol.name, vol.hostPath.path, concat(", ", cfg.hostPathAllowedPrefixes)],
+			[vol.name, vol.hostPath.path, concat(", ", config.hostPathAllowedPrefixes)],
 		),
-		"field": workload.field(workload.spec_field_path(["volumes", i, "hostPath", "path"])),
+		"field": sprintf("%s.volumes[%d].hostPath.path", [workload.spec_field, i]),
 	}
 }
 
 allowed_host_path(path) if {
-	some prefix in cfg.hostPathAllowedPrefixes
+	some prefix in config.hostPathAllowedPrefixes
 	under(path, prefix)
 }
 
@@ -304,7 +302,7 @@ violation contains v if {
 			"all %d replicas share persistentVolumeClaim %q (volume %q); a ReadWriteOnce claim cannot be mounted by pods on other nodes, so they hang in ContainerCreating; run a StatefulSet with a volumeClaimTemplate to give each replica its own claim, or use a ReadWriteMany claim",
 			[workload.replicas, claim, vol.name],
 		),
-		"field": workload.field(workload.spec_field_path(["volumes", i, "persistentVolumeClaim"])),
+		"field": sprintf("%s.volumes[%d].persistentVolumeClaim", [workload.spec_field, i]),
 	}
 }
 
@@ -320,6 +318,6 @@ violation contains v if {
 			"podManagementPolicy Parallel starts and stops all pods at once, but %s, and its replicas (a primary and its followers, a quorum) expect pod 0 to be up before the others start; remove podManagementPolicy to get the default OrderedReady",
 			[why_stateful],
 		),
-		"field": workload.field(["spec", "podManagementPolicy"]),
+		"field": "spec.podManagementPolicy",
 	}
 }

@@ -22,7 +22,9 @@ kind := view.kind
 
 namespace := view.namespace
 
-# name: metadata.name, else metadata.generateName followed by *.
+# name: metadata.name, else metadata.generateName followed by *. Like
+# describe and all_containers below, no built-in policy needs it; custom
+# policies written to docs/rule-contract.md do.
 name := view.name
 
 # describe: how a message names the object, e.g. Deployment default/nginx.

@@ -18,29 +18,30 @@ package podgate.policies.resources
 
 import data.podgate.lib.workload
 
-# Containers of every kind, init containers included: they run on the node too.
-containers contains [list, i, c] if {
-	some list in ["containers", "initContainers"]
-	some i, c in object.get(workload.pod_spec, list, [])
+# The containers that run on the node, init containers included, each with
+# where it is (workload.pod_containers): ephemeral containers reserve nothing.
+containers contains c if {
+	some c in workload.pod_containers
+	c.list != "ephemeralContainers"
 }
 
 violation contains v if {
-	some [list, i, c] in containers
+	some c in containers
 	some resource in ["cpu", "memory"]
-	not c.resources.requests[resource]
+	not c.container.resources.requests[resource]
 	v := {
 		"rule": "requests",
-		"msg": sprintf("container %q requests no %s, so the scheduler cannot place it by its needs; set resources.requests.%s", [c.name, resource, resource]),
-		"field": workload.field(workload.spec_field_path([list, i, "resources", "requests"])),
+		"msg": sprintf("container %q requests no %s, so the scheduler cannot place it by its needs; set resources.requests.%s", [c.container.name, resource, resource]),
+		"field": sprintf("%s.resources.requests", [c.field]),
 	}
 }
 
 violation contains v if {
-	some [list, i, c] in containers
-	not c.resources.limits.memory
+	some c in containers
+	not c.container.resources.limits.memory
 	v := {
 		"rule": "memory-limit",
-		"msg": sprintf("container %q has no memory limit, so a leak can exhaust its node; set resources.limits.memory", [c.name]),
-		"field": workload.field(workload.spec_field_path([list, i, "resources", "limits"])),
+		"msg": sprintf("container %q has no memory limit, so a leak can exhaust its node; set resources.limits.memory", [c.container.name]),
+		"field": sprintf("%s.resources.limits", [c.field]),
 	}
 }

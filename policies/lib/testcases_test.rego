@@ -1,5 +1,5 @@
 # METADATA
-# title: Test helpers
+# title: Testdata cases
 # description: |
 #   Builds the admission request of an object or a testdata case for the
 #   Rego unit tests, as the webhook would send it. A case lives in

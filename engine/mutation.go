@@ -2,10 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // MutationsAnnotation records, one line per change, what podgate added and
@@ -17,12 +16,16 @@ const MutationsAnnotation = "podgate.dev/mutations"
 // annotation are kept, so a second admission of the mutated object
 // (reinvocation, kubectl apply again) yields the same annotation and no
 // patch.
+//
+// The copy shares with obj every object and array that no mutation
+// changes (applyCopying): obj is left as it was, and diff skips what the
+// two share.
 func mutateObject(obj map[string]any, muts []Mutation) (map[string]any, error) {
-	out := runtime.DeepCopyJSON(obj)
+	out := maps.Clone(obj)
 	var lines []string
 	for _, m := range muts {
 		if m.Op != OpNote {
-			if err := apply(out, string(m.Op), m.Path, m.Value); err != nil {
+			if err := applyCopying(out, string(m.Op), m.Path, m.Value); err != nil {
 				return nil, fmt.Errorf("policy %s: %w", m.Policy, err)
 			}
 		}
@@ -44,11 +47,15 @@ func annotate(obj map[string]any, lines []string) error {
 	if !ok {
 		return fmt.Errorf("object has no metadata")
 	}
+	// Both may be shared with the object as it came in: written to copies.
+	meta = maps.Clone(meta)
+	obj["metadata"] = meta
 	anns, _ := meta["annotations"].(map[string]any)
+	anns = maps.Clone(anns)
 	if anns == nil {
 		anns = map[string]any{}
-		meta["annotations"] = anns
 	}
+	meta["annotations"] = anns
 	if old, ok := anns[MutationsAnnotation].(string); ok && old != "" {
 		lines = append(lines, strings.Split(old, "\n")...)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,9 @@ func diffInto(ops *[]jsonpatch.JsonPatchOperation, path string, before, after an
 	switch a := after.(type) {
 	case map[string]any:
 		if b, ok := before.(map[string]any); ok {
+			if sameMap(a, b) {
+				return // shared by both documents (mutateObject): unchanged
+			}
 			for _, k := range slices.Sorted(maps.Keys(b)) {
 				if _, kept := a[k]; !kept {
 					*ops = append(*ops, jsonpatch.NewOperation("remove", path+"/"+escapeKey(k), nil))
@@ -46,6 +50,9 @@ func diffInto(ops *[]jsonpatch.JsonPatchOperation, path string, before, after an
 		}
 	case []any:
 		if b, ok := before.([]any); ok && len(b) == len(a) {
+			if len(a) == 0 || &a[0] == &b[0] {
+				return // shared by both documents: unchanged
+			}
 			for i := range a {
 				diffInto(ops, path+"/"+strconv.Itoa(i), b[i], a[i])
 			}
@@ -96,4 +103,9 @@ func escapeKey(k string) string {
 		return k
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+}
+
+// sameMap says whether a and b are the same map, not equal ones.
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

@@ -116,7 +116,8 @@ will_inject(c, t) if {
 # injected(c, t): the probe the mutation adds.
 injected(c, t) := object.union(handler(c).action, timings[t]) if handler(c).ok
 
-timings[t] := {k: v | some k in timing_keys; v := config[t][k]} if some t in probe_types
+# timings: probe type -> the timing fields config sets on its injected probe.
+timings := {t: {k: v | some k in timing_keys; v := config[t][k]} | some t in probe_types}
 
 mutation contains m if {
 	workload.long_running

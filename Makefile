@@ -109,14 +109,20 @@ OPA_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/open-policy-age
 bench: ## Go benchmarks of the engine and handlers: 10/1,000/5,000 Nodes, 10 and 100 extra policies.
 	$(GO) test ./test/bench -run '^$$' -bench '$(BENCH)' -benchmem -cpu 1 -benchtime $(BENCHTIME) -timeout 20m
 
+# Gatekeeper, the load test's peer, from its tools module (test/tools/gatekeeper).
+GATEKEEPER_VERSION = $(shell cd test/tools/gatekeeper && $(GO) list -m -f '{{.Version}}' github.com/open-policy-agent/gatekeeper/v3)
+
 .PHONY: loadtest
-loadtest: ## HTTPS load test of the webhook side by side with opa run --server (LOADTEST_DURATION=60s).
+loadtest: ## HTTPS load test of the webhook side by side with opa run --server, Gatekeeper and a null webhook (LOADTEST_DURATION=60s).
 	@test -x bin/opa-$(OPA_VERSION)/opa || { echo "building opa $(OPA_VERSION) (cached in bin/opa-$(OPA_VERSION))"; \
 	  $(GO) build -o bin/opa-$(OPA_VERSION)/opa github.com/open-policy-agent/opa; }
+	$(TESTBIN) apiserver kubectl etcd gatekeeper
 	$(GO) build -trimpath -o bin/loadtest/webhook ./cmd/webhook
+	$(GO) build -trimpath -o bin/loadtest/nullwebhook ./test/load/cmd/nullwebhook
 	$(GO) build -o bin/loadtest/loadtest ./test/load/cmd/loadtest
 	LOADTEST_DURATION=$(LOADTEST_DURATION) bin/loadtest/loadtest --webhook bin/loadtest/webhook \
-	  --opa bin/opa-$(OPA_VERSION)/opa --json bin/loadtest/report.json
+	  --opa bin/opa-$(OPA_VERSION)/opa --null-webhook bin/loadtest/nullwebhook \
+	  --gatekeeper bin/gatekeeper-$(GATEKEEPER_VERSION)/gatekeeper --json bin/loadtest/report.json
 
 # The soak (docs/performance.md, "Soak"), not part of `make test` either:
 # SOAK_RATE admission requests/s for SOAK_DURATION straight to the webhook,
@@ -214,6 +220,7 @@ verify: lint ## lint, and fail if go.mod/go.sum are not tidy or a generated file
 	cd test/tools/helm3 && $(GO) mod tidy -diff
 	cd test/tools/helm4 && $(GO) mod tidy -diff
 	cd test/tools/kwok && $(GO) mod tidy -diff
+	cd test/tools/gatekeeper && $(GO) mod tidy -diff
 	cd hack/tools/golangci-lint && $(GO) mod tidy -diff
 	$(GO) run ./hack/chart-readme -check charts/podgate
 	$(GO) run ./hack/reportcrd -check charts/podgate

@@ -73,7 +73,7 @@ func Requests(ctx context.Context) ([]Request, error) {
 	var out []Request
 	for _, name := range ObjectNames {
 		obj := Object(name)
-		mut, err := newRequest("mutate", name, obj)
+		mut, err := NewRequest("mutate", name, obj)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func Requests(ctx context.Context) ([]Request, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mutate %s: %w", name, err)
 		}
-		val, err := newRequest("validate", name, mutated)
+		val, err := NewRequest("validate", name, mutated)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +114,9 @@ func applyPatches(obj []byte, resp admission.Response) ([]byte, error) {
 	return p.Apply(obj)
 }
 
-func newRequest(webhook, name string, obj []byte) (Request, error) {
+// NewRequest builds the AdmissionReview that the API server sends to
+// webhook ("validate" or "mutate") when a serviceaccount creates obj.
+func NewRequest(webhook, name string, obj []byte) (Request, error) {
 	var meta struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`

@@ -37,9 +37,14 @@ const (
 
 // Options configure a load test run.
 type Options struct {
-	Root       string        // repository root; found from the working directory when empty
-	Webhook    string        // the webhook binary (built from ./cmd/webhook)
-	OPA        string        // the opa binary (built from the pinned module)
+	Root    string // repository root; found from the working directory when empty
+	Webhook string // the webhook binary (built from ./cmd/webhook)
+	OPA     string // the opa binary (built from the pinned module)
+	// NullWebhook is the floor of the side-by-side comparison (./test/load/cmd/nullwebhook).
+	NullWebhook string
+	// Gatekeeper is the gatekeeper binary, its CRDs and policy next to it
+	// (test/tools/build.sh gatekeeper); "" leaves Gatekeeper out.
+	Gatekeeper string
 	Duration   time.Duration // the sustained run at Rate
 	Step       time.Duration // each comparison, max-throughput, reload and memory run
 	Warmup     time.Duration
@@ -66,6 +71,8 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Root, "root", o.Root, "Repository root (default: found from the working directory).")
 	fs.StringVar(&o.Webhook, "webhook", o.Webhook, "The podgate webhook binary.")
 	fs.StringVar(&o.OPA, "opa", o.OPA, "The opa binary to compare with.")
+	fs.StringVar(&o.NullWebhook, "null-webhook", o.NullWebhook, "The null webhook binary (decodes and allows).")
+	fs.StringVar(&o.Gatekeeper, "gatekeeper", o.Gatekeeper, "The gatekeeper binary to compare with (empty: none).")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "Duration of the sustained run at --rate.")
 	fs.DurationVar(&o.Step, "step", o.Step, "Duration of each comparison, maximum-throughput, reload and memory run.")
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "Warm-up before each measured run.")
@@ -80,11 +87,16 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 // Validate reports every bad option; the bounds keep a run finite.
 func (o *Options) Validate() error {
 	var errs []error
-	for name, path := range map[string]string{"--webhook": o.Webhook, "--opa": o.OPA} {
+	for name, path := range map[string]string{"--webhook": o.Webhook, "--opa": o.OPA, "--null-webhook": o.NullWebhook} {
 		if path == "" {
 			errs = append(errs, fmt.Errorf("%s: required", name))
 		} else if _, err := os.Stat(path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if o.Gatekeeper != "" {
+		if _, err := os.Stat(o.Gatekeeper); err != nil {
+			errs = append(errs, fmt.Errorf("--gatekeeper: %w", err))
 		}
 	}
 	for name, d := range map[string]time.Duration{"--duration": o.Duration, "--step": o.Step} {

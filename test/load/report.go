@@ -16,6 +16,7 @@ const (
 	targetIdleRSS     = 64 << 20
 	targetNodesRSS    = 150 << 20
 	targetReloadP99   = 20 * time.Millisecond
+	targetCPUvsGK     = 1.0 / 3 // podgate's CPU per request at most a third of Gatekeeper's
 )
 
 // Target is one target and whether this run met it.
@@ -52,6 +53,7 @@ func (r *Report) Targets() []Target {
 			Met: p.Podgate.Stats.P99 < p.OPA.Stats.P99 && p.Podgate.Stats.Errors == 0,
 		})
 	}
+	ts = append(ts, r.Peers.targets()...)
 	ts = append(ts, Target{
 		Name: "idle RSS, embedded policies", Target: "<= 64 MiB",
 		Got: mib(r.IdleRSS["webhook"]), Met: r.IdleRSS["webhook"] <= targetIdleRSS,
@@ -144,6 +146,8 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 
+	r.Peers.print(w)
+
 	fmt.Fprintf(w, "\npodgate alone, /validate and /mutate of each object:\n")
 	fmt.Fprintf(w, "  %-30s %9s %9s %9s %9s %9s %9s %8s %9s %9s\n", "load", "req/s", "p50", "p90", "p99", "p99.9", "max", "errors", "cpu/req", "rss max")
 	alone := func(name string, mm Measured) {
@@ -185,3 +189,77 @@ func fmtDur(v any) string {
 }
 
 func sortedKeys(m map[string]int) []string { return slices.Sorted(maps.Keys(m)) }
+
+// peer returns the figures of the named server, nil if it did not run.
+func (p *PeersRun) peer(name string) *Peer {
+	for i := range p.Peers {
+		if p.Peers[i].Server == name {
+			return &p.Peers[i]
+		}
+	}
+	return nil
+}
+
+func (p *PeersRun) print(w io.Writer) {
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nside by side, the redis Pod (%d bytes) on /validate, one server after the other:\n", p.Bytes)
+	fmt.Fprintf(w, "  %-12s %-24s %9s %9s %12s %12s %12s\n", "server", "decision", "max req/s", "cpu/req", "p50 @"+rateName(p.Rate), "p99 @"+rateName(p.Rate), "cpu/req @")
+	for _, pr := range p.Peers {
+		fmt.Fprintf(w, "  %-12s %-24s %9.0f %9s %12s %12s %12s\n", pr.Server, pr.Decision, pr.Max.Stats.Throughput,
+			us(pr.Max.CPUPerRequest), ms(pr.AtRate.Stats.P50), ms(pr.AtRate.Stats.P99), us(pr.AtRate.CPUPerRequest))
+	}
+	m := p.Mix.Stats
+	fmt.Fprintf(w, "  podgate, /validate and /mutate mix at %s: p50 %s, p99 %s, %d errors, cpu/req %s\n",
+		rateName(p.Rate), ms(m.P50), ms(m.P99), m.Errors, us(p.Mix.CPUPerRequest))
+}
+
+func (p *PeersRun) targets() []Target {
+	if p == nil {
+		return nil
+	}
+	var ts []Target
+	pg, probes := p.peer("webhook"), p.peer("probes-only")
+	if pg == nil {
+		return nil
+	}
+	if gk := p.peer("gatekeeper"); gk != nil {
+		c := ratio(float64(pg.Max.CPUPerRequest), float64(gk.Max.CPUPerRequest))
+		ts = append(ts, Target{
+			Name: "CPU per request vs Gatekeeper (redis Pod)", Target: "<= 1/3",
+			Got: fmt.Sprintf("%s vs %s = %.2fx", us(pg.Max.CPUPerRequest), us(gk.Max.CPUPerRequest), c),
+			Met: c > 0 && c <= targetCPUvsGK,
+		})
+		x := ratio(pg.Max.Stats.Throughput, gk.Max.Stats.Throughput)
+		ts = append(ts, Target{
+			Name: "maximum throughput vs Gatekeeper (redis Pod)", Target: fmt.Sprintf(">= %.0fx", targetThroughputX),
+			Got: fmt.Sprintf("%.0f vs %.0f req/s = %.2fx", pg.Max.Stats.Throughput, gk.Max.Stats.Throughput, x),
+			Met: x >= targetThroughputX,
+		})
+	}
+	if op := p.peer("opa"); op != nil {
+		x := ratio(pg.Max.Stats.Throughput, op.Max.Stats.Throughput)
+		ts = append(ts, Target{
+			Name: "maximum throughput vs OPA (redis Pod)", Target: fmt.Sprintf(">= %.0fx", targetThroughputX),
+			Got: fmt.Sprintf("%.0f vs %.0f req/s = %.2fx", pg.Max.Stats.Throughput, op.Max.Stats.Throughput, x),
+			Met: x >= targetThroughputX,
+		})
+	}
+	if probes != nil {
+		x := ratio(float64(probes.Max.CPUPerRequest), float64(pg.Max.CPUPerRequest))
+		ts = append(ts, Target{
+			Name: "probes only vs every policy, CPU per request", Target: "less",
+			Got: fmt.Sprintf("%s vs %s = %.2fx", us(probes.Max.CPUPerRequest), us(pg.Max.CPUPerRequest), x),
+			Met: x > 0 && x < 0.95,
+		})
+	}
+	ts = append(ts, Target{
+		Name: fmt.Sprintf("p99 at %s, /validate and /mutate mix", rateName(p.Rate)), Target: "<= " + ms(targetP99),
+		Got: fmt.Sprintf("p99 %s, %d errors", ms(p.Mix.Stats.P99), p.Mix.Stats.Errors),
+		Met: p.Mix.Stats.P99 <= targetP99 && p.Mix.Stats.Errors == 0,
+	})
+	return ts
+}
+
+func rateName(r float64) string { return fmt.Sprintf("%g/s", r) }

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,6 +62,7 @@ type Report struct {
 	IdleRSS       map[string]int64 `json:"idleRSS"`
 	MaxThroughput Pair             `json:"maxThroughput"`
 	Rates         []Pair           `json:"rates"`
+	Peers         *PeersRun        `json:"peers,omitempty"`
 	Sustained     Measured         `json:"sustained"`
 	MaxMix        Measured         `json:"maxMix"`
 	MixRates      []Measured       `json:"mixRates"`
@@ -90,6 +92,7 @@ type NodesRun struct {
 type tester struct {
 	o        Options
 	out      io.Writer
+	dir      string // scratch: certificates, logs, configs
 	pki      *pki
 	webhook  *server
 	opa      *server
@@ -118,7 +121,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	t := &tester{o: o, out: o.Out}
+	t := &tester{o: o, out: o.Out, dir: dir}
 	rep = &Report{Machine: ThisMachine(), IdleRSS: map[string]int64{}, Payloads: map[string]int{}, Options: map[string]any{
 		"duration": o.Duration.String(), "step": o.Step.String(), "warmup": o.Warmup.String(), "rate": o.Rate,
 		"nodes": o.Nodes, "nodesRate": o.NodesRate, "reloadRate": o.ReloadRate, "workers": o.Workers,
@@ -139,7 +142,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	steps := []func(context.Context, *Report, *cluster.Cluster) error{
 		// The sustained run comes last: if it overloads the webhook, the
 		// queue it builds must not weigh on the other runs' figures.
-		t.decisions, t.idle, t.compare, t.maxMix, t.reload, t.inventory, t.sustained,
+		t.decisions, t.idle, t.compare, t.peers, t.maxMix, t.reload, t.inventory, t.sustained,
 	}
 	for _, step := range steps {
 		if err := step(ctx, rep, c); err != nil {
@@ -212,14 +215,7 @@ func (t *tester) startServers(ctx context.Context, dir, kubeconfig string) error
 		return err
 	}
 	t.metrics = "http://" + loopback(ports[1]) + "/metrics"
-	t.webhook, err = startServer("webhook", t.o.Webhook, dir, "https://"+loopback(ports[0]), []string{webhookMemLimit},
-		"--kubeconfig", kubeconfig, "--cert-dir", t.pki.dir, "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", loopback(ports[1]), "--health-probe-bind-address", loopback(ports[2]),
-		"--policy-dir", t.policies)
-	if err != nil {
-		return err
-	}
-	if err := t.webhook.waitReady(ctx, http.DefaultClient, "http://"+loopback(ports[2])+"/readyz"); err != nil {
+	if t.webhook, err = t.startWebhook(ctx, "webhook", dir, kubeconfig, ports[:3], "--policy-dir", t.policies); err != nil {
 		return err
 	}
 	bundle := filepath.Join(dir, "opa-bundle")
@@ -239,6 +235,21 @@ func (t *tester) startServers(ctx context.Context, dir, kubeconfig string) error
 	}
 	t.logf("webhook pid %d at %s, OPA pid %d at %s", t.webhook.pid(), t.webhook.url, t.opa.pid(), t.opa.url)
 	return nil
+}
+
+// startWebhook starts the webhook binary as name on ports (serving,
+// metrics, health) and waits until it is ready.
+func (t *tester) startWebhook(ctx context.Context, name, dir, kubeconfig string, ports []int, args ...string) (*server, error) {
+	s, err := startServer(name, t.o.Webhook, dir, "https://"+loopback(ports[0]), []string{webhookMemLimit},
+		append([]string{"--kubeconfig", kubeconfig, "--cert-dir", t.pki.dir, "--port", strconv.Itoa(ports[0]),
+			"--metrics-bind-address", loopback(ports[1]), "--health-probe-bind-address", loopback(ports[2])}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, http.DefaultClient, "http://"+loopback(ports[2])+"/readyz"); err != nil {
+		return nil, errors.Join(err, s.stop())
+	}
+	return s, nil
 }
 
 // clusterNodes is the inventory the webhook's informer sees in the

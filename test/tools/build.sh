@@ -6,7 +6,7 @@
 # bin/<component>-<version>/ and is rebuilt only when that folder is missing,
 # so a cold machine pays the build (about 7 minutes for kube-apiserver) once.
 #
-# Usage: test/tools/build.sh [apiserver|kubectl|etcd|controller-manager|scheduler|kwok|helm3|helm4 ...]
+# Usage: test/tools/build.sh [apiserver|kubectl|etcd|controller-manager|scheduler|kwok|helm3|helm4|gatekeeper ...]
 #        (no argument: apiserver, kubectl and etcd)
 # Prints nothing but errors; `test/tools/build.sh --print-dir` prints the
 # folder that holds the links to every built binary (bin/testbin).
@@ -83,6 +83,23 @@ kwok_stages() {
   ln -sfn "$dest" "$links/kwok-stages"
 }
 
+# Gatekeeper runs out of cluster in the load test: next to its binary go
+# the CRDs of its chart (crds/) and the k8srequiredprobes ConstraintTemplate
+# and constraint of its gator test fixtures (policy/), all from its module.
+gatekeeper_files() {
+  local version src dest
+  version=$(modver "$tools/gatekeeper" github.com/open-policy-agent/gatekeeper/v3)
+  src=$(cd "$tools/gatekeeper" && go list -m -f '{{.Dir}}' github.com/open-policy-agent/gatekeeper/v3)
+  dest="$out/gatekeeper-$version"
+  if [[ ! -d "$dest/crds" ]]; then
+    rm -rf "$dest/files.tmp" && mkdir -p "$dest/files.tmp/crds" "$dest/files.tmp/policy"
+    cp "$src"/charts/gatekeeper/crds/*.yaml "$dest/files.tmp/crds/"
+    cp "$src"/test/gator/test/fixtures/policies/default/{template,constraint}_k8srequiredprobes.yaml "$dest/files.tmp/policy/"
+    chmod -R u+w "$dest/files.tmp"
+    rm -rf "$dest/policy" && mv "$dest/files.tmp/policy" "$dest/policy" && mv "$dest/files.tmp/crds" "$dest/crds" && rmdir "$dest/files.tmp"
+  fi
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(apiserver kubectl etcd)
 for t in "${targets[@]}"; do
@@ -98,6 +115,10 @@ for t in "${targets[@]}"; do
       kwok_stages ;;
     helm3) build helm3 "$tools/helm3" helm.sh/helm/v3/cmd/helm "$(modver "$tools/helm3" helm.sh/helm/v3)" "$(helm_ldflags 3 "$tools/helm3")" ;;
     helm4) build helm4 "$tools/helm4" helm.sh/helm/v4/cmd/helm "$(modver "$tools/helm4" helm.sh/helm/v4)" "$(helm_ldflags 4 "$tools/helm4")" ;;
+    # Gatekeeper, the load test's peer (make loadtest), from its tools module.
+    gatekeeper) build gatekeeper "$tools/gatekeeper" github.com/open-policy-agent/gatekeeper/v3 \
+      "$(modver "$tools/gatekeeper" github.com/open-policy-agent/gatekeeper/v3)" "-s -w"
+      gatekeeper_files ;;
     *) echo "unknown binary $t" >&2; exit 2 ;;
   esac
 done

@@ -123,6 +123,9 @@ func (t *tester) peers(ctx context.Context, rep *Report, c *cluster.Cluster) (er
 		}
 		req := []loadgen.Request{{Name: pod.Name, Path: p.path, Body: pod.Body}}
 		pr := Peer{Server: p.name, Decision: a.Summary()}
+		if p.server == t.webhook {
+			pr.Server = "podgate"
+		}
 		if pr.Max, err = t.measure(ctx, p.server, req, 0, t.o.Step); err != nil {
 			return err
 		}

@@ -220,7 +220,7 @@ func (p *PeersRun) targets() []Target {
 		return nil
 	}
 	var ts []Target
-	pg, probes := p.peer("webhook"), p.peer("probes-only")
+	pg, probes := p.peer("podgate"), p.peer("probes-only")
 	if pg == nil {
 		return nil
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/podgate/podgate/test/cluster"
@@ -15,11 +17,14 @@ import (
 // gatekeeperPath is where Gatekeeper's validating webhook listens.
 const gatekeeperPath = "/v1/admit"
 
+// constraintCRD is the CRD Gatekeeper creates from the template.
+const constraintCRD = "k8srequiredprobes.constraints.gatekeeper.sh"
+
 // gatekeeperNamespace is the namespace Gatekeeper believes it runs in.
 const gatekeeperNamespace = "gatekeeper-system"
 
 // startGatekeeper runs Gatekeeper out of cluster as the validating webhook
-// alone (--operation=webhook) on port, with t's certificate: its CRDs and
+// (--operation=webhook, and generate for the constraint CRD) on port, with t's certificate: its CRDs and
 // the k8srequiredprobes template and constraint, which test/tools/build.sh
 // copies from its module next to the binary (crds/, policy/), are applied
 // to the control plane first. It returns once Gatekeeper denies pod, that
@@ -37,8 +42,12 @@ func (t *tester) startGatekeeper(ctx context.Context, c *cluster.Cluster, port, 
 		}
 	}
 	s, err := startServer("gatekeeper", t.o.Gatekeeper, t.dir, "https://"+loopback(port),
-		[]string{"KUBECONFIG=" + c.Kubeconfig(), "POD_NAMESPACE=" + gatekeeperNamespace, "POD_NAME=gatekeeper-loadtest"},
-		"--operation=webhook", "--disable-cert-rotation", "--cert-dir", t.pki.dir,
+		[]string{"KUBECONFIG=" + c.Kubeconfig(), "POD_NAMESPACE=" + gatekeeperNamespace},
+		// generate creates the constraint CRD from the template, which in a
+		// cluster Gatekeeper's audit Pod does; it is idle afterwards. Out of
+		// cluster there is no Pod of its own to own its status objects.
+		"--operation=webhook", "--operation=generate", "--disable-cert-rotation", "--debug-use-fake-pod",
+		"--cert-dir", t.pki.dir,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--health-addr", loopback(health),
 		"--metrics-addr", "0", "--shutdown-delay", "0",
 		// Warnings and errors only, as for the other servers.
@@ -55,7 +64,12 @@ func (t *tester) startGatekeeper(ctx context.Context, c *cluster.Cluster, port, 
 			return fmt.Errorf("gatekeeper exited: %v (log %s)", s.waitErr, s.logPath)
 		default:
 		}
-		if _, stderr, err := c.Kubectl(ctx, nil, "apply", "-f", constraint); err != nil {
+		if _, stderr, err := c.Kubectl(ctx, nil, "get", "crd", constraintCRD); err != nil {
+			return fmt.Errorf("no constraint CRD yet: %w: %s", err, stderr)
+		}
+		// A discovery cache of its own: the one kubectl keeps predates the CRD.
+		if _, stderr, err := c.Kubectl(ctx, nil, "--cache-dir", filepath.Join(t.dir, "kube-cache-gatekeeper"),
+			"apply", "-f", constraint); err != nil {
 			return fmt.Errorf("kubectl apply %s: %w: %s", constraint, err, stderr)
 		}
 		a, err := post(ctx, t.pki.client(), s.url+gatekeeperPath, pod.Body)
@@ -68,9 +82,19 @@ func (t *tester) startGatekeeper(ctx context.Context, c *cluster.Cluster, port, 
 		return nil
 	})
 	if err != nil {
-		return s, fmt.Errorf("gatekeeper (log %s): %w", s.logPath, err)
+		return s, fmt.Errorf("gatekeeper: %w; its log ends:\n%s", err, logTail(s.logPath, 30))
 	}
 	return s, nil
+}
+
+// logTail is the last n lines of the file at path.
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // retry calls f every half second until it succeeds or within is over.

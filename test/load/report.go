@@ -17,6 +17,10 @@ const (
 	targetNodesRSS    = 150 << 20
 	targetReloadP99   = 20 * time.Millisecond
 	targetCPUvsGK     = 1.0 / 3 // podgate's CPU per request at most a third of Gatekeeper's
+	// targetOffRatio: probes only must cost at most three quarters of every
+	// policy; one server's CPU per request moves by 10-15% between runs of
+	// the same load, so less than that is noise, not a saving.
+	targetOffRatio = 0.75
 )
 
 // Target is one target and whether this run met it.
@@ -249,9 +253,9 @@ func (p *PeersRun) targets() []Target {
 	if probes != nil {
 		x := ratio(float64(probes.Max.CPUPerRequest), float64(pg.Max.CPUPerRequest))
 		ts = append(ts, Target{
-			Name: "probes only vs every policy, CPU per request", Target: "less",
+			Name: "probes only vs every policy, CPU per request", Target: fmt.Sprintf("<= %.2fx", targetOffRatio),
 			Got: fmt.Sprintf("%s vs %s = %.2fx", us(probes.Max.CPUPerRequest), us(pg.Max.CPUPerRequest), x),
-			Met: x > 0 && x < 0.95,
+			Met: x > 0 && x <= targetOffRatio,
 		})
 	}
 	ts = append(ts, Target{

@@ -24,11 +24,12 @@ const constraintCRD = "k8srequiredprobes.constraints.gatekeeper.sh"
 const gatekeeperNamespace = "gatekeeper-system"
 
 // startGatekeeper runs Gatekeeper out of cluster as the validating webhook
-// (--operation=webhook, and generate for the constraint CRD) on port, with t's certificate: its CRDs and
-// the k8srequiredprobes template and constraint, which test/tools/build.sh
-// copies from its module next to the binary (crds/, policy/), are applied
-// to the control plane first. It returns once Gatekeeper denies pod, that
-// is once the constraint is in force.
+// (--operation=webhook, and generate for the constraint CRD) on port, with
+// t's certificate: its CRDs and the k8srequiredprobes template and
+// constraint, which test/tools/build.sh copies from its module next to the
+// binary (crds/, policy/), are applied to the control plane first. It
+// returns once Gatekeeper denies pod, that is once the constraint is in
+// force.
 func (t *tester) startGatekeeper(ctx context.Context, c *cluster.Cluster, port, health int, pod loadgen.Request) (*server, error) {
 	files := filepath.Dir(t.o.Gatekeeper)
 	for _, args := range [][]string{
@@ -58,7 +59,9 @@ func (t *tester) startGatekeeper(ctx context.Context, c *cluster.Cluster, port, 
 	// The constraint's kind is a CRD Gatekeeper creates from the template:
 	// it can be applied only once Gatekeeper has done so.
 	constraint := filepath.Join(files, "policy", "constraint_k8srequiredprobes.yaml")
+	attempt := 0
 	err = retry(ctx, 2*time.Minute, func() error {
+		attempt++
 		select {
 		case <-s.exited:
 			return fmt.Errorf("gatekeeper exited: %v (log %s)", s.waitErr, s.logPath)
@@ -67,9 +70,10 @@ func (t *tester) startGatekeeper(ctx context.Context, c *cluster.Cluster, port, 
 		if _, stderr, err := c.Kubectl(ctx, nil, "get", "crd", constraintCRD); err != nil {
 			return fmt.Errorf("no constraint CRD yet: %w: %s", err, stderr)
 		}
-		// A discovery cache of its own: the one kubectl keeps predates the CRD.
-		if _, stderr, err := c.Kubectl(ctx, nil, "--cache-dir", filepath.Join(t.dir, "kube-cache-gatekeeper"),
-			"apply", "-f", constraint); err != nil {
+		// A fresh discovery cache each time: the one kubectl keeps
+		// predates the CRD, and an attempt's may predate its serving.
+		cache := filepath.Join(t.dir, fmt.Sprintf("kube-cache-gatekeeper-%d", attempt))
+		if _, stderr, err := c.Kubectl(ctx, nil, "--cache-dir", cache, "apply", "-f", constraint); err != nil {
 			return fmt.Errorf("kubectl apply %s: %w: %s", constraint, err, stderr)
 		}
 		a, err := post(ctx, t.pki.client(), s.url+gatekeeperPath, pod.Body)

@@ -74,6 +74,9 @@ type Options struct {
 	Config, PolicyDir string
 	// WebhookArgs are more flags of the webhook, e.g. --audit.
 	WebhookArgs []string
+	// WebhookEnv is added to the webhook's environment, e.g. the chart's
+	// GOMEMLIMIT for memory figures of a deployed webhook.
+	WebhookEnv []string
 	// ReloadSources, when Config and PolicyDir are empty, gives the webhook
 	// an empty config file and an empty policy directory of the scratch
 	// dir (ConfigFile, PolicyDir), so that a person can try hot reload on

@@ -42,6 +42,7 @@ const (
 type webhook struct {
 	binary      string
 	args        []string
+	env         []string // added to the environment
 	cmd         *exec.Cmd
 	logPath     string
 	log         *os.File
@@ -114,7 +115,7 @@ func (c *Cluster) launchWebhook(args []string) (*webhook, error) {
 		return nil, errors.New("start webhook: not built (set Options.Webhook or Options.BuildWebhook)")
 	}
 	n := len(c.webhooks)
-	w := &webhook{binary: c.binary, logPath: filepath.Join(c.dir, fmt.Sprintf("webhook-%d.log", n))}
+	w := &webhook{binary: c.binary, env: c.opts.WebhookEnv, logPath: filepath.Join(c.dir, fmt.Sprintf("webhook-%d.log", n))}
 	if n == 0 {
 		w.logPath = filepath.Join(c.dir, "webhook.log")
 	}
@@ -233,6 +234,9 @@ func (w *webhook) start() error {
 	}
 	w.exited, w.exitErr, w.stopped = make(chan struct{}), nil, false
 	w.cmd = exec.Command(w.binary, w.args...)
+	if len(w.env) > 0 {
+		w.cmd.Env = append(os.Environ(), w.env...)
+	}
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := w.cmd.Start(); err != nil {

@@ -45,7 +45,7 @@ func run(ctx context.Context, o Options) error {
 		o.Zap.StacktraceLevel = zapcore.PanicLevel
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
-	tuneGC() // see gc.go
+	tuneGC(o.Audit.Enabled) // see gc.go
 	log := ctrl.Log.WithName("podgate")
 	log.Info("starting podgate webhook", "version", version)
 

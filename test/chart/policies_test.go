@@ -83,24 +83,10 @@ func TestTheChartObeysPodgatesOwnPolicies(t *testing.T) {
 // and a custom policy through the chart's values and loads the two
 // ConfigMaps' files as the webhook would read them from their mounts.
 func TestTheRenderedConfigAndCustomPoliciesLoadInTheEngine(t *testing.T) {
-	const teamPolicy = `# METADATA
-# title: Team label
-# description: Every Deployment names its owning team.
-# custom:
-#   enforcement: warn
-#   rules:
-#     team-label: {enforcement: warn, summary: Deployments carry a team label}
-package podgate.policies.team_label
-
-violation contains {"rule": "team-label", "msg": "no team label; add metadata.labels.team"} if {
-	input.request.kind.kind == "Deployment"
-	not input.request.object.metadata.labels.team
-}
-`
 	objs := decode(t, render(t, requireHelms(t)["helm4"], values{
 		"excludedNamespaces": []string{"legacy"},
 		"config":             values{"policies": values{"rollout": values{"minRevisionHistory": 3}, "probes": values{"rules": values{"identical": "off"}}}},
-		"customPolicies":     values{"team_label.rego": teamPolicy},
+		"customPolicies":     values{"team_label.rego": teamLabel},
 	}))
 	dir := t.TempDir()
 	configDir, policyDir := filepath.Join(dir, "config"), filepath.Join(dir, "policies")

@@ -42,6 +42,9 @@ type set struct {
 	plans      map[string]*plan
 	hash       string
 	generation int64 // the engine's Generation when it was loaded
+	// sources are the policy files as read, by the name locations give
+	// (SourceLine).
+	sources map[string][]byte
 
 	// explain is prepared on first use (podgate explain): the webhook
 	// never needs it.
@@ -267,7 +270,7 @@ func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]as
 	}
 	cache := getCache()
 	defer putCache(cache)
-	rs, err := q.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalVirtualCache(cache))
+	rs, err := q.pq.Eval(ctx, profileOptions(ctx, []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalVirtualCache(cache)})...)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policies: %w", err)
 	}

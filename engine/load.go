@@ -228,7 +228,15 @@ func compile(ctx context.Context, src Sources, inventory ast.Value, unchanged st
 		return nil, err
 	}
 	markNodeReaders(compiler, policies)
-	return prepare(ctx, compiler, policies, cfg, inventory, hash)
+	s, err := prepare(ctx, compiler, policies, cfg, inventory, hash)
+	if err != nil {
+		return nil, err
+	}
+	s.sources = make(map[string][]byte, len(files))
+	for _, f := range files {
+		s.sources[f.name] = f.data
+	}
+	return s, nil
 }
 
 func checkPackage(m *ast.Module, file string) error {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
@@ -16,10 +18,12 @@ import (
 
 type evalOptions struct {
 	inputFlags
-	old        string
-	operation  string
-	output     string
-	exceptions string
+	old          string
+	operation    string
+	output       string
+	exceptions   string
+	profile      bool
+	profileLimit int
 }
 
 func newEvalCommand() *cobra.Command {
@@ -46,6 +50,8 @@ Objects are numbered in each file from 1; each item of a List counts.
 	f.StringVar(&o.old, "old", "", "the objects as they are now, for an UPDATE (matched by kind, namespace and name)")
 	f.StringVar(&o.exceptions, "exceptions", "", "PolicyExceptions (podgate.dev/v1alpha1) to apply, as the webhook applies the cluster's: a file or a directory")
 	f.StringVarP(&o.output, "output", "o", "text", "text, json or yaml")
+	f.BoolVar(&o.profile, "profile", false, "print to standard error the Rego expressions that cost the most, as opa eval --profile does: where each is, how often it was evaluated and the time in it")
+	f.IntVar(&o.profileLimit, "profile-limit", 20, "how many expressions --profile prints (0 for all)")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -84,6 +90,11 @@ func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	var profile *engine.Profile
+	if o.profile {
+		profile = engine.NewProfile()
+		ctx = engine.WithProfile(ctx, profile)
+	}
 	d := newDecider(eng, o.namespace)
 	decisions := make([]decision, 0, len(docs))
 	for _, doc := range docs {
@@ -95,6 +106,9 @@ func (o *evalOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 	}
 	if err := printDecisions(stdout, o.output, decisions); err != nil {
 		return err
+	}
+	if profile != nil {
+		printProfile(stderr, eng, profile, len(decisions), o.profileLimit)
 	}
 	return silent(verdict(decisions))
 }
@@ -216,4 +230,33 @@ func indent(s, prefix string) string {
 		}
 	}
 	return strings.Join(lines, "")
+}
+
+// printProfile writes the costliest expressions of the evaluations, most
+// time first. An expression's time includes what it calls and, in Rego,
+// the rest of its rule evaluated with each value it binds.
+func printProfile(w io.Writer, eng *engine.Engine, p *engine.Profile, objects, limit int) {
+	lines := p.Lines()
+	total := 0
+	for _, l := range lines {
+		total += l.Evaluations
+	}
+	fmt.Fprintf(w, "profile: %s, %s, %s\n", counted(objects, "object"), counted(p.Queries(), "policy evaluation"), counted(total, "expression evaluation"))
+	if limit > 0 && len(lines) > limit {
+		lines = lines[:limit]
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "time\tevaluations\t\twhere")
+	for _, l := range lines {
+		fmt.Fprintf(tw, "%s\t%d\t\t%s:%d  %s\n", time.Duration(l.TimeNs).Round(time.Microsecond), l.Evaluations, l.File, l.Row, eng.SourceLine(l.File, l.Row))
+	}
+	_ = tw.Flush()
+}
+
+// counted is "1 object" or "2 objects".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

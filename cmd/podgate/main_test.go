@@ -283,3 +283,33 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 		t.Fatalf("unknown command: exit %d", code)
 	}
 }
+
+func TestEvalProfileNamesTheCustomPolicysLinesAndLeavesTheOutputAlone(t *testing.T) {
+	args := []string{"eval", "-o", "json", "-f", repo("examples", "nginx-deployment.yaml"), "--policy-dir", repo("examples", "policies")}
+	_, plain, _ := podgate(t, "", args...)
+	code, out, errOut := podgate(t, "", append(args, "--profile", "--profile-limit", "0")...)
+	if code != exitFailed || out != plain {
+		t.Fatalf("--profile changed the decision or its output: exit %d\n%s", code, out)
+	}
+	file := filepath.Join(repo("examples", "policies"), "resources", "resources.rego")
+	for _, want := range []string{
+		"profile: 1 object, 2 policy evaluations, ",
+		"time  evaluations  where",
+		file + ":31  not c.container.resources.requests[resource]",
+		"policies/probes/probes.rego:",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("profile lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(errOut)
+	}
+
+	// What config turns off is not evaluated, so it is not in the profile.
+	cfg := write(t, t.TempDir(), "config.yaml", "policies:\n  resources:\n    enforcement: \"off\"\n")
+	_, _, errOut = podgate(t, "", append(args, "--config", cfg, "--profile", "--profile-limit", "0")...)
+	if !strings.Contains(errOut, "policies/probes/probes.rego:") || strings.Contains(errOut, file) {
+		t.Errorf("with the resources policy off, the profile still names it (or names nothing):\n%s", errOut)
+	}
+}

@@ -27,6 +27,10 @@ type Engine struct {
 	exceptions    atomic.Pointer[[]Exception]
 	exceptionsGen atomic.Int64
 
+	// topdownOnly interprets every query with topdown, never by its plan
+	// (ir.go): for the tests that hold the two to each other.
+	topdownOnly bool
+
 	mu        sync.Mutex    // serializes Load and SetNodes
 	inventory ast.Value     // the last inventory, as Rego data (inventoryValue)
 	changed   chan struct{} // closed and replaced at every change (Changed)
@@ -268,21 +272,13 @@ func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]as
 	if err != nil {
 		return nil, err
 	}
-	cache := getCache()
-	defer putCache(cache)
-	rs, err := q.pq.Eval(ctx, profileOptions(ctx, []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalVirtualCache(cache)})...)
+	x, err := e.evalQuery(ctx, s, q, input)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policies: %w", err)
 	}
-	if len(rs) != 1 {
-		return nil, fmt.Errorf("evaluate policies: got %d results, want 1", len(rs))
-	}
-	var all *ast.Array
-	if t, ok := rs[0].Bindings["x"].(*ast.Term); ok {
-		all, _ = t.Value.(*ast.Array)
-	}
+	all, _ := x.Value.(*ast.Array)
 	if all == nil || all.Len() != len(q.defs) {
-		return nil, fmt.Errorf("evaluate policies: unexpected result %v", rs[0].Bindings["x"])
+		return nil, fmt.Errorf("evaluate policies: unexpected result %v", x)
 	}
 	var ok bool
 	per := make([]ast.Set, all.Len())
@@ -292,4 +288,28 @@ func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]as
 		}
 	}
 	return per, nil
+}
+
+// evalQuery evaluates q: by its plan when it has one and the evaluation
+// is not profiled, else by topdown.
+func (e *Engine) evalQuery(ctx context.Context, s *set, q *query, input ast.Value) (*ast.Term, error) {
+	if !e.topdownOnly && !profiling(ctx) {
+		if vm := q.plan(ctx, s.compiler, s.store); vm != nil {
+			return evalIR(ctx, vm, s, input)
+		}
+	}
+	cache := getCache()
+	defer putCache(cache)
+	rs, err := q.pq.Eval(ctx, profileOptions(ctx, []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalVirtualCache(cache)})...)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) != 1 {
+		return nil, fmt.Errorf("got %d results, want 1", len(rs))
+	}
+	x, ok := rs[0].Bindings["x"].(*ast.Term)
+	if !ok {
+		return nil, fmt.Errorf("unexpected result %v", rs[0].Bindings["x"])
+	}
+	return x, nil
 }

@@ -38,6 +38,9 @@ type plan struct {
 type query struct {
 	pq   *rego.PreparedEvalQuery
 	defs []*definition
+	// body is the query; ir its plan, made on first use (ir.go).
+	body ast.Body
+	ir   planned
 }
 
 // anyRule in nodeRules stands for every rule of a policy.
@@ -69,7 +72,7 @@ func plans(ctx context.Context, c *ast.Compiler, store storage.Store, defs []*de
 		if err != nil {
 			return nil, fmt.Errorf("prepare query: %w", err)
 		}
-		q := &query{pq: &pq, defs: list}
+		q := &query{pq: &pq, defs: list, body: body}
 		prepared[text] = q
 		return q, nil
 	}

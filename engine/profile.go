@@ -30,6 +30,12 @@ func WithProfile(ctx context.Context, p *Profile) context.Context {
 	return context.WithValue(ctx, profileKey{}, p)
 }
 
+// profiling says whether ctx carries a Profile.
+func profiling(ctx context.Context) bool {
+	_, ok := ctx.Value(profileKey{}).(*Profile)
+	return ok
+}
+
 // profileOptions adds the profiler of ctx's Profile, if it has one.
 func profileOptions(ctx context.Context, opts []rego.EvalOption) []rego.EvalOption {
 	p, _ := ctx.Value(profileKey{}).(*Profile)

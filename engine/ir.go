@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/ir"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+
+	"github.com/podgate/podgate/engine/irvm"
+)
+
+// The engine evaluates a query by running its plan (engine/irvm): OPA's
+// planner turns the query and the policies it reaches into IR once, the
+// first time a request of that kind comes, and every request after that
+// runs the IR. A query whose plan cannot be made or run (a `with`, say)
+// and every profiled evaluation (podgate eval --profile, which reports
+// topdown's expressions) are interpreted by topdown, the prepared query
+// it always has.
+
+// irTarget is the rego target under which OPA hands the engine the plan.
+const irTarget = "podgate-ir"
+
+func init() { rego.RegisterPlugin(irTarget, irPlugin{}) }
+
+// irPlugin receives the plan OPA made for a query and keeps the VM built
+// from it where the context says (planned).
+type irPlugin struct{}
+
+func (irPlugin) IsTarget(t string) bool { return t == irTarget }
+
+type planKey struct{}
+
+func (irPlugin) PrepareForEval(ctx context.Context, p *ir.Policy, _ ...rego.PrepareOption) (rego.TargetPluginEval, error) {
+	dst, _ := ctx.Value(planKey{}).(**irvm.VM)
+	if dst == nil {
+		return nil, errors.New("podgate's IR target is for the engine only")
+	}
+	vm, err := irvm.New(p)
+	if err != nil {
+		return nil, err
+	}
+	*dst = vm
+	return irPlugin{}, nil
+}
+
+// Eval is never called: the engine runs the VM itself, with the data it
+// holds.
+func (irPlugin) Eval(context.Context, *rego.EvalContext, ast.Value) (ast.Value, error) {
+	return nil, errors.New("podgate's IR target is for the engine only")
+}
+
+// planned is a query's plan, made once on first use.
+type planned struct {
+	once sync.Once
+	vm   *irvm.VM // nil when the query cannot be planned
+	err  error
+}
+
+// plan returns q's VM, planning it the first time; nil when the query is
+// left to topdown.
+func (q *query) plan(ctx context.Context, c *ast.Compiler, store storage.Store) *irvm.VM {
+	q.ir.once.Do(func() {
+		var vm *irvm.VM
+		pctx := context.WithValue(context.WithoutCancel(ctx), planKey{}, &vm)
+		_, err := rego.New(rego.ParsedQuery(q.body), rego.Compiler(c), rego.Store(store),
+			rego.Target(irTarget), rego.EvalMode(ast.EvalModeTopdown)).PrepareForEval(pctx)
+		if err != nil {
+			q.ir.err = fmt.Errorf("plan: %w", err)
+			return
+		}
+		q.ir.vm = vm
+	})
+	return q.ir.vm
+}
+
+// evalIR runs q's plan with input and the set's data; the result is the
+// query's x, as topdown's.
+func evalIR(ctx context.Context, vm *irvm.VM, s *set, input ast.Value) (*ast.Term, error) {
+	data, err := s.data(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := vm.Eval(ctx, "eval", input, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) != 1 {
+		return nil, fmt.Errorf("got %d results, want 1", len(rs))
+	}
+	obj, ok := rs[0].Value.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("unexpected result %v", rs[0])
+	}
+	x := obj.Get(ast.StringTerm("x"))
+	if x == nil {
+		return nil, fmt.Errorf("unexpected result %v", rs[0])
+	}
+	return x, nil
+}
+
+// data is the set's data document (config and inventory), as the store
+// holds it now.
+func (s *set) data(ctx context.Context) (ast.Value, error) {
+	txn, err := s.store.NewTransaction(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.store.Abort(ctx, txn)
+	v, err := s.store.Read(ctx, txn, storage.RootPath)
+	if err != nil {
+		return nil, err
+	}
+	value, ok := v.(ast.Value)
+	if !ok {
+		return nil, fmt.Errorf("the store holds %T, not an AST value", v)
+	}
+	return value, nil
+}

@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/podgate/podgate/policies"
+)
+
+// Running a query's plan decides exactly as topdown interpreting it: every
+// testdata case of the built-in policies and of the example custom policy,
+// as its own request and relabelled as each workload kind, gets the same
+// Decision (mutations, patch, violations) from both.
+func TestPlansDecideAsTopdown(t *testing.T) {
+	ctx := t.Context()
+	src := Sources{Builtin: policies.FS, PolicyDir: "../examples/policies"}
+	planned, interpreted := New(), New()
+	interpreted.topdownOnly = true
+	for _, e := range []*Engine{planned, interpreted} {
+		if err := e.Load(ctx, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases, err := policies.LoadCases(policies.FS, "policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples, err := policies.LoadCases(os.DirFS("../examples/policies"), "examples/policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kindField := regexp.MustCompile(`"kind":\s*"[A-Za-z]+"`)
+	compared, decided := 0, 0
+	for _, c := range append(cases, examples...) {
+		nodes := map[string]Node{}
+		for name, raw := range c.Nodes {
+			var n Node
+			if err := json.Unmarshal(raw, &n); err != nil {
+				t.Fatal(err)
+			}
+			nodes[name] = n
+		}
+		for _, e := range []*Engine{planned, interpreted} {
+			if err := e.SetNodes(ctx, nodes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kind := kindField.FindString(string(c.Object))
+		for _, k := range append([]string{""}, WorkloadKinds...) {
+			obj, old, op := c.Object, c.OldObject, c.Operation
+			if k != "" {
+				obj = kindField.ReplaceAllLiteral(c.Object, []byte(`"kind":"`+k+`"`))
+				old, op = nil, OperationCreate
+			} else {
+				var m struct{ Kind string }
+				_ = json.Unmarshal(c.Object, &m)
+				k = m.Kind
+			}
+			if op == "" {
+				op = OperationCreate
+			}
+			req := &Request{UID: "u", Kind: GroupVersionKind{Kind: k}, Namespace: c.Namespace, Operation: op, Object: obj, OldObject: old,
+				UserInfo: UserInfo{Username: "alice"}}
+			got, gotErr := planned.Decide(ctx, req)
+			want, wantErr := interpreted.Decide(ctx, req)
+			if a, b := decisionJSON(t, got, gotErr), decisionJSON(t, want, wantErr); a != b {
+				t.Errorf("%s (%s) as a %s:\nplan    %s\ntopdown %s", c.File, kind, k, a, b)
+			}
+			compared++
+			if got != nil && (len(got.Violations) > 0 || len(got.Mutations) > 0) {
+				decided++
+			}
+		}
+	}
+	if compared < 600 || decided < 300 {
+		t.Fatalf("only %d comparisons, %d with a violation or a mutation", compared, decided)
+	}
+	// Every query the cases reached ran by its plan, so the comparison was
+	// the plan's against topdown's.
+	s := planned.current.Load()
+	ran := 0
+	for kind, p := range s.plans {
+		for _, q := range []*query{p.violations, p.mutations} {
+			if q == nil || q.ir.vm == nil && q.ir.err == nil {
+				continue
+			}
+			if q.ir.err != nil {
+				t.Errorf("the %q plan fell back to topdown: %v", kind, q.ir.err)
+			}
+			ran++
+		}
+	}
+	if ran < len(WorkloadKinds) {
+		t.Errorf("only %d queries ran by their plan", ran)
+	}
+}
+
+func decisionJSON(t *testing.T, d *Decision, err error) string {
+	t.Helper()
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	out, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// withPolicy uses `with`, which the plans are not run for: the engine
+// interprets its queries with topdown and decides the same.
+const withPolicy = `# METADATA
+# title: Rename
+# description: A rule that asks another with a different input.
+# custom:
+#   enforcement: warn
+#   rules:
+#     named: {enforcement: warn, summary: says the name}
+package podgate.policies.rename
+
+name := input.request.object.metadata.name
+
+violation contains {"rule": "named", "msg": sprintf("%s, not %s", [name, other])} if {
+	other := name with input.request.object.metadata.name as "other"
+}
+`
+
+func TestAQueryThatCannotBePlannedIsInterpreted(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/with.rego", []byte(withPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := New()
+	if err := e.Load(t.Context(), Sources{PolicyDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	req := &Request{UID: "u", Kind: GroupVersionKind{Kind: "Pod"}, Namespace: "default", Operation: OperationCreate,
+		Object: []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[]}}`)}
+	vs, err := e.Violations(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].Message != "web, not other" {
+		t.Fatalf("violations %+v", vs)
+	}
+	if q := e.current.Load().plan("Pod").violations; q.ir.vm != nil || q.ir.err == nil {
+		t.Errorf("the query with a with ran by a plan (err %v)", q.ir.err)
+	}
+}

@@ -109,8 +109,9 @@ func decisionJSON(t *testing.T, d *Decision, err error) string {
 	return string(out)
 }
 
-// withPolicy uses `with`, which the plans are not run for: the engine
-// interprets its queries with topdown and decides the same.
+// withPolicy uses `with`, which plans are not run for; clockPolicy calls a
+// builtin that reads the clock, which is left to topdown as well. The
+// engine interprets their queries with topdown and decides the same.
 const withPolicy = `# METADATA
 # title: Rename
 # description: A rule that asks another with a different input.
@@ -127,25 +128,43 @@ violation contains {"rule": "named", "msg": sprintf("%s, not %s", [name, other])
 }
 `
 
+const clockPolicy = `# METADATA
+# title: Clock
+# description: A rule that reads the clock.
+# custom:
+#   enforcement: warn
+#   rules:
+#     named: {enforcement: warn, summary: says the name}
+package podgate.policies.clock
+
+violation contains {"rule": "named", "msg": sprintf("%s, not other", [input.request.object.metadata.name])} if {
+	time.now_ns() > 0
+}
+`
+
 func TestAQueryThatCannotBePlannedIsInterpreted(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(dir+"/with.rego", []byte(withPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e := New()
-	if err := e.Load(t.Context(), Sources{PolicyDir: dir}); err != nil {
-		t.Fatal(err)
-	}
-	req := &Request{UID: "u", Kind: GroupVersionKind{Kind: "Pod"}, Namespace: "default", Operation: OperationCreate,
-		Object: []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[]}}`)}
-	vs, err := e.Violations(t.Context(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) != 1 || vs[0].Message != "web, not other" {
-		t.Fatalf("violations %+v", vs)
-	}
-	if q := e.current.Load().plan("Pod").violations; q.ir.vm != nil || q.ir.err == nil {
-		t.Errorf("the query with a with ran by a plan (err %v)", q.ir.err)
+	for name, policy := range map[string]string{"with": withPolicy, "clock": clockPolicy} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(dir+"/policy.rego", []byte(policy), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e := New()
+			if err := e.Load(t.Context(), Sources{PolicyDir: dir}); err != nil {
+				t.Fatal(err)
+			}
+			req := &Request{UID: "u", Kind: GroupVersionKind{Kind: "Pod"}, Namespace: "default", Operation: OperationCreate,
+				Object: []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[]}}`)}
+			vs, err := e.Violations(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vs) != 1 || vs[0].Message != "web, not other" {
+				t.Fatalf("violations %+v", vs)
+			}
+			if q := e.current.Load().plan("Pod").violations; q.ir.vm != nil || q.ir.err == nil {
+				t.Errorf("the query ran by a plan (err %v)", q.ir.err)
+			}
+		})
 	}
 }

@@ -35,6 +35,12 @@ type VM struct {
 	calls map[*ir.CallStmt]callee    // what each call statement calls, resolved once
 }
 
+// impure are builtins that read more than their arguments (the runtime,
+// the tracer), beyond those OPA marks non-deterministic (http.send, rand,
+// time.now_ns): topdown, with everything they need, evaluates a plan that
+// calls them.
+var impure = map[string]bool{"opa.runtime": true, "trace": true, "internal.print": true}
+
 // callee is a planned function or a builtin.
 type callee struct {
 	fn *ir.Func
@@ -54,6 +60,9 @@ func New(p *ir.Policy) (*VM, error) {
 		vm.files = append(vm.files, f.Value)
 	}
 	for _, b := range p.Static.BuiltinFuncs {
+		if decl := ast.BuiltinMap[b.Name]; decl == nil || decl.Nondeterministic || impure[b.Name] {
+			return nil, fmt.Errorf("builtin %s is left to topdown", b.Name)
+		}
 		f := topdown.GetBuiltin(b.Name)
 		if f == nil {
 			return nil, fmt.Errorf("builtin %s not available", b.Name)

@@ -52,6 +52,9 @@ type set struct {
 
 	// explain is prepared on first use (podgate explain): the webhook
 	// never needs it.
+	// prepareMu serializes the queries prepared after the set is built
+	// (plans, explain): preparing one sets the shared compiler's mode.
+	prepareMu   sync.Mutex
 	explainOnce sync.Once
 	explain     *rego.PreparedEvalQuery
 	explainErr  error
@@ -294,7 +297,7 @@ func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]as
 // is not profiled, else by topdown.
 func (e *Engine) evalQuery(ctx context.Context, s *set, q *query, input ast.Value) (*ast.Term, error) {
 	if !e.topdownOnly && !profiling(ctx) {
-		if vm := q.plan(ctx, s.compiler, s.store); vm != nil {
+		if vm := q.plan(ctx, s); vm != nil {
 			return evalIR(ctx, vm, s, input)
 		}
 	}

@@ -73,6 +73,8 @@ func (e *Engine) Explain(ctx context.Context, req *Request) (*Placement, error) 
 		return nil, ErrNotLoaded
 	}
 	s.explainOnce.Do(func() {
+		s.prepareMu.Lock()
+		defer s.prepareMu.Unlock()
 		body := ast.MustParseBody(explainQuery)
 		pq, err := rego.New(rego.ParsedQuery(body), rego.Compiler(s.compiler), rego.Store(s.store)).PrepareForEval(ctx)
 		if err != nil {

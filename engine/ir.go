@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
@@ -55,32 +56,53 @@ func (irPlugin) Eval(context.Context, *rego.EvalContext, ast.Value) (ast.Value, 
 	return nil, errors.New("podgate's IR target is for the engine only")
 }
 
-// planned is a query's plan, made once on first use.
+// planned is a query's plan, made in the background after the query's
+// first use: until it is ready, that query is interpreted by topdown, so no
+// request waits for planning.
 type planned struct {
-	once sync.Once
-	vm   *irvm.VM // nil when the query cannot be planned
-	err  error
+	start sync.Once
+	vm    atomic.Pointer[irvm.VM]
+	err   error         // why there is no plan; read after done
+	done  chan struct{} // closed when planning ended
 }
 
-// plan returns q's VM, planning it the first time; nil when the query is
-// left to topdown.
-func (q *query) plan(ctx context.Context, c *ast.Compiler, store storage.Store) *irvm.VM {
-	q.ir.once.Do(func() {
-		var vm *irvm.VM
-		pctx := context.WithValue(context.WithoutCancel(ctx), planKey{}, &vm)
-		_, err := rego.New(rego.ParsedQuery(q.body), rego.Compiler(c), rego.Store(store),
-			rego.Target(irTarget), rego.EvalMode(ast.EvalModeTopdown)).PrepareForEval(pctx)
-		if err != nil {
-			q.ir.err = fmt.Errorf("plan: %w", err)
-			return
-		}
-		q.ir.vm = vm
-		// Planning leaves some 3 MiB of garbage per query, once per kind
-		// and policy set; under the webhook's GOGC the heap would keep it
-		// as resident memory for good. Hand it back now.
-		debug.FreeOSMemory()
+// plan returns q's VM, or nil while it is being made or when the query is
+// left to topdown; the first call starts planning.
+func (q *query) plan(ctx context.Context, s *set) *irvm.VM {
+	if vm := q.ir.vm.Load(); vm != nil {
+		return vm
+	}
+	q.ir.start.Do(func() {
+		go func() {
+			defer close(q.ir.done)
+			vm, err := s.planQuery(context.WithoutCancel(ctx), q.body)
+			if err != nil {
+				q.ir.err = err
+				return
+			}
+			q.ir.vm.Store(vm)
+			// Planning leaves some 3 MiB of garbage per query, once per
+			// kind and policy set; under the webhook's GOGC the heap would
+			// keep it as resident memory for good. Hand it back now.
+			debug.FreeOSMemory()
+		}()
 	})
-	return q.ir.vm
+	return nil
+}
+
+// planQuery has OPA plan body and builds the VM for the plan.
+func (s *set) planQuery(ctx context.Context, body ast.Body) (*irvm.VM, error) {
+	// Preparing a query sets and reads the shared compiler's mode: one
+	// at a time.
+	s.prepareMu.Lock()
+	defer s.prepareMu.Unlock()
+	var vm *irvm.VM
+	_, err := rego.New(rego.ParsedQuery(body), rego.Compiler(s.compiler), rego.Store(s.store),
+		rego.Target(irTarget), rego.EvalMode(ast.EvalModeTopdown)).PrepareForEval(context.WithValue(ctx, planKey{}, &vm))
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	return vm, nil
 }
 
 // evalIR runs q's plan with input and the set's data; the result is the

@@ -31,6 +31,7 @@ func TestPlansDecideAsTopdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	planAll(t, planned)
 	kindField := regexp.MustCompile(`"kind":\s*"[A-Za-z]+"`)
 	compared, decided := 0, 0
 	for _, c := range append(cases, examples...) {
@@ -83,10 +84,10 @@ func TestPlansDecideAsTopdown(t *testing.T) {
 	ran := 0
 	for kind, p := range s.plans {
 		for _, q := range []*query{p.violations, p.mutations} {
-			if q == nil || q.ir.vm == nil && q.ir.err == nil {
+			if q == nil {
 				continue
 			}
-			if q.ir.err != nil {
+			if q.ir.vm.Load() == nil {
 				t.Errorf("the %q plan fell back to topdown: %v", kind, q.ir.err)
 			}
 			ran++
@@ -162,9 +163,24 @@ func TestAQueryThatCannotBePlannedIsInterpreted(t *testing.T) {
 			if len(vs) != 1 || vs[0].Message != "web, not other" {
 				t.Fatalf("violations %+v", vs)
 			}
-			if q := e.current.Load().plan("Pod").violations; q.ir.vm != nil || q.ir.err == nil {
+			planAll(t, e)
+			if q := e.current.Load().plan("Pod").violations; q.ir.vm.Load() != nil || q.ir.err == nil {
 				t.Errorf("the query ran by a plan (err %v)", q.ir.err)
 			}
 		})
+	}
+}
+
+// planAll plans every query of e's set and waits for the plans.
+func planAll(t *testing.T, e *Engine) {
+	t.Helper()
+	s := e.current.Load()
+	for _, p := range s.plans {
+		for _, q := range []*query{p.violations, p.mutations, p.nodeViolations} {
+			if q != nil {
+				q.plan(t.Context(), s)
+				<-q.ir.done
+			}
+		}
 	}
 }

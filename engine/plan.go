@@ -73,6 +73,7 @@ func plans(ctx context.Context, c *ast.Compiler, store storage.Store, defs []*de
 			return nil, fmt.Errorf("prepare query: %w", err)
 		}
 		q := &query{pq: &pq, defs: list, body: body}
+		q.ir.done = make(chan struct{})
 		prepared[text] = q
 		return q, nil
 	}

@@ -6,8 +6,11 @@
 //
 // It runs every statement the planner emits for podgate's policies and
 // refuses, when the plan is prepared, the few it does not (with, dynamic
-// calls), so that the engine keeps interpreting those with topdown. The
-// engine holds it to topdown on every testdata case.
+// calls) and builtins that read more than their arguments (http.send,
+// time.now_ns, the runtime), so that the engine keeps interpreting those
+// with topdown. Every function is evaluated once per distinct arguments,
+// as topdown memoizes them. The engine holds the VM to topdown on every
+// testdata case (TestPlansDecideAsTopdown).
 package irvm
 
 import (
@@ -166,8 +169,9 @@ type state struct {
 	iter    func(t *ast.Term) error // sets out
 }
 
-// Every function is pure within an evaluation (the policies use no with),
-// so each is evaluated once per distinct arguments, as topdown does.
+// Every function is pure within an evaluation (a plan has no with and no
+// builtin that reads more than its arguments), so each is evaluated once
+// per distinct arguments, as topdown does.
 type memoKey struct {
 	fn *ir.Func
 	h  int

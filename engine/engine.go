@@ -30,6 +30,7 @@ type Engine struct {
 	// topdownOnly interprets every query with topdown, never by its plan
 	// (ir.go): for the tests that hold the two to each other.
 	topdownOnly bool
+	planAhead   bool // PlanAhead
 
 	mu        sync.Mutex    // serializes Load and SetNodes
 	inventory ast.Value     // the last inventory, as Rego data (inventoryValue)
@@ -90,11 +91,21 @@ func (e *Engine) load(ctx context.Context, src Sources, unchanged string) (bool,
 	if err != nil || s == nil {
 		return false, err
 	}
+	if e.planAhead {
+		s.planAll(ctx)
+	}
 	s.generation = e.generation.Add(1)
 	e.current.Store(s)
 	e.notify()
 	return true, nil
 }
+
+// PlanAhead makes every Load and Reload plan the new set's queries before
+// swapping it in (engine/ir.go), so that after a policy change no request
+// is interpreted while the plans are made: for a server, whose loads are
+// rare and whose requests are many. Without it, a query is planned in the
+// background after its first request. Call it before the first Load.
+func (e *Engine) PlanAhead() { e.planAhead = true }
 
 // Changed returns a channel that is closed at the next change of what
 // decisions depend on: a new policy set (Generation), new Node facts

@@ -67,20 +67,14 @@ type planned struct {
 }
 
 // plan returns q's VM, or nil while it is being made or when the query is
-// left to topdown; the first call starts planning.
+// left to topdown; the first call starts planning in the background.
 func (q *query) plan(ctx context.Context, s *set) *irvm.VM {
 	if vm := q.ir.vm.Load(); vm != nil {
 		return vm
 	}
 	q.ir.start.Do(func() {
 		go func() {
-			defer close(q.ir.done)
-			vm, err := s.planQuery(context.WithoutCancel(ctx), q.body)
-			if err != nil {
-				q.ir.err = err
-				return
-			}
-			q.ir.vm.Store(vm)
+			q.makePlan(ctx, s)
 			// Planning leaves some 3 MiB of garbage per query, once per
 			// kind and policy set; under the webhook's GOGC the heap would
 			// keep it as resident memory for good. Hand it back now.
@@ -88,6 +82,31 @@ func (q *query) plan(ctx context.Context, s *set) *irvm.VM {
 		}()
 	})
 	return nil
+}
+
+// makePlan plans q; it runs once per query.
+func (q *query) makePlan(ctx context.Context, s *set) {
+	defer close(q.ir.done)
+	vm, err := s.planQuery(context.WithoutCancel(ctx), q.body)
+	if err != nil {
+		q.ir.err = err
+		return
+	}
+	q.ir.vm.Store(vm)
+}
+
+// planAll plans every query of s now, for an engine that plans ahead
+// (PlanAhead): the set is swapped in with its plans ready.
+func (s *set) planAll(ctx context.Context) {
+	for _, p := range s.plans {
+		for _, q := range []*query{p.violations, p.mutations, p.nodeViolations} {
+			if q != nil {
+				q.ir.start.Do(func() { q.makePlan(ctx, s) })
+				<-q.ir.done
+			}
+		}
+	}
+	debug.FreeOSMemory() // see plan
 }
 
 // planQuery has OPA plan body and builds the VM for the plan.

@@ -184,3 +184,28 @@ func planAll(t *testing.T, e *Engine) {
 		}
 	}
 }
+
+// An engine that plans ahead swaps a set in with every plan ready, so
+// no request after a load is interpreted.
+func TestPlanAheadSwapsInASetWithItsPlansReady(t *testing.T) {
+	e := New()
+	e.PlanAhead()
+	if err := e.Load(t.Context(), Sources{Builtin: policies.FS}); err != nil {
+		t.Fatal(err)
+	}
+	planned := 0
+	for kind, p := range e.current.Load().plans {
+		for _, q := range []*query{p.violations, p.mutations, p.nodeViolations} {
+			if q == nil {
+				continue
+			}
+			if q.ir.vm.Load() == nil {
+				t.Errorf("%q: a query is not planned: %v", kind, q.ir.err)
+			}
+			planned++
+		}
+	}
+	if planned < len(WorkloadKinds) {
+		t.Fatalf("only %d queries", planned)
+	}
+}

@@ -50,6 +50,7 @@ func run(ctx context.Context, o Options) error {
 	log.Info("starting podgate webhook", "version", version)
 
 	eng := engine.New()
+	eng.PlanAhead()
 	watcher := &reload.Watcher{Engine: eng, Sources: o.sources(), Log: log.WithName("reload")}
 	// A broken policy or config at start does not stop the webhook: it
 	// serves unready, says why on /readyz, and the watcher loads the

@@ -195,7 +195,7 @@ func TestPlanAheadSwapsInASetWithItsPlansReady(t *testing.T) {
 	}
 	planned := 0
 	for kind, p := range e.current.Load().plans {
-		for _, q := range []*query{p.violations, p.mutations, p.nodeViolations} {
+		for _, q := range []*query{p.violations, p.mutations} {
 			if q == nil {
 				continue
 			}

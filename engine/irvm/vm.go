@@ -166,6 +166,7 @@ type state struct {
 	res     []*ast.Term
 	out     *ast.Term               // a builtin's result
 	scratch []*ast.Term             // a builtin's arguments
+	free    []*frame                // frames of calls that returned
 	iter    func(t *ast.Term) error // sets out
 }
 
@@ -185,6 +186,20 @@ type memoEntry struct {
 func (s *state) setOut(t *ast.Term) error { s.out = t; return nil }
 
 type frame struct{ locals []*ast.Term }
+
+// frame is a frame for a call, from those earlier calls released.
+func (s *state) frame(size int) *frame {
+	if n := len(s.free); n > 0 {
+		f := s.free[n-1]
+		s.free = s.free[:n-1]
+		f.locals = f.locals[:0]
+		return f
+	}
+	return &frame{locals: make([]*ast.Term, 0, max(size, 16))}
+}
+
+// release returns f once its call has returned: nothing keeps it.
+func (s *state) release(f *frame) { s.free = append(s.free, f) }
 
 func (f *frame) get(l ir.Local) *ast.Term {
 	if int(l) < len(f.locals) {
@@ -588,7 +603,8 @@ func (s *state) call(fn *ir.Func, args []*ast.Term) (*ast.Term, error) {
 	s.fn = fn
 	defer func() { s.fn = caller }()
 	size := s.vm.size[fn]
-	f := &frame{locals: make([]*ast.Term, 0, size.Load())}
+	f := s.frame(int(size.Load()))
+	defer s.release(f)
 	for i, p := range fn.Params {
 		f.set(p, args[i])
 	}

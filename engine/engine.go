@@ -50,6 +50,8 @@ type set struct {
 	// sources are the policy files as read, by the name locations give
 	// (SourceLine).
 	sources map[string][]byte
+	// data is the store's data document, for the plans (readData).
+	data atomic.Pointer[ast.Value]
 
 	// explain is prepared on first use (podgate explain): the webhook
 	// never needs it.
@@ -173,7 +175,7 @@ func (e *Engine) SetNodes(ctx context.Context, nodes map[string]Node) error {
 	if err := storage.WriteOne(ctx, s.store, storage.AddOp, storage.MustParsePath("/podgate/inventory"), value); err != nil {
 		return fmt.Errorf("store node inventory: %w", err)
 	}
-	return nil
+	return s.readData(ctx)
 }
 
 // Violations evaluates every policy's violation rules for req. Violations

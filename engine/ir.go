@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -17,12 +18,14 @@ import (
 )
 
 // The engine evaluates a query by running its plan (engine/irvm): OPA's
-// planner turns the query and the policies it reaches into IR once, the
-// first time a request of that kind comes, and every request after that
-// runs the IR. A query whose plan cannot be made or run (a `with`, say)
+// planner turns the query and the policies it reaches into IR once per
+// policy set, before the set is served for an engine that plans ahead
+// (the webhook's), else in the background after the query's first use,
+// and every request after that runs the IR. A query whose plan cannot be
+// made or run (a `with`, say), every evaluation before its plan is ready
 // and every profiled evaluation (podgate eval --profile, which reports
 // topdown's expressions) are interpreted by topdown, the prepared query
-// it always has.
+// the engine always has.
 
 // irTarget is the rego target under which OPA hands the engine the plan.
 const irTarget = "podgate-ir"
@@ -130,11 +133,7 @@ func (s *set) planQuery(ctx context.Context, body ast.Body) (*irvm.VM, error) {
 // evalIR runs q's plan with input and the set's data; the result is the
 // query's x, as topdown's.
 func evalIR(ctx context.Context, vm *irvm.VM, s *set, input ast.Value) (*ast.Term, error) {
-	data, err := s.data(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := vm.Eval(ctx, "eval", input, data)
+	rs, err := vm.Eval(ctx, "eval", input, *s.data.Load())
 	if err != nil {
 		return nil, err
 	}
@@ -145,28 +144,72 @@ func evalIR(ctx context.Context, vm *irvm.VM, s *set, input ast.Value) (*ast.Ter
 	if !ok {
 		return nil, fmt.Errorf("unexpected result %v", rs[0])
 	}
-	x := obj.Get(ast.StringTerm("x"))
+	x := obj.Get(resultVar)
 	if x == nil {
 		return nil, fmt.Errorf("unexpected result %v", rs[0])
 	}
 	return x, nil
 }
 
-// data is the set's data document (config and inventory), as the store
-// holds it now.
-func (s *set) data(ctx context.Context) (ast.Value, error) {
+// resultVar is the variable the engine's queries bind (plans).
+var resultVar = ast.StringTerm("x")
+
+// readData keeps the store's data document (config and inventory) for
+// the plans, which read it as a value: at every write to the store, not at
+// every request.
+func (s *set) readData(ctx context.Context) error {
 	txn, err := s.store.NewTransaction(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer s.store.Abort(ctx, txn)
 	v, err := s.store.Read(ctx, txn, storage.RootPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	value, ok := v.(ast.Value)
 	if !ok {
-		return nil, fmt.Errorf("the store holds %T, not an AST value", v)
+		return fmt.Errorf("the store holds %T, not an AST value", v)
 	}
-	return value, nil
+	s.data.Store(&value)
+	return nil
+}
+
+// Unplanned says which queries of the current set topdown interprets
+// because they could not be planned, and why: what an operator wants to
+// know of a custom policy that made every request of a kind slower. Only
+// the queries planned so far count (all of them, for an engine that plans
+// ahead).
+func (e *Engine) Unplanned() []string {
+	s := e.current.Load()
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, kind := range append(slices.Clone(WorkloadKinds), "") {
+		p := s.plans[kind]
+		if p == nil {
+			continue
+		}
+		for _, q := range []*query{p.violations, p.mutations} {
+			if q == nil {
+				continue
+			}
+			select {
+			case <-q.ir.done:
+				if q.ir.err != nil {
+					out = append(out, fmt.Sprintf("%s: %v", kindName(kind), q.ir.err))
+				}
+			default:
+			}
+		}
+	}
+	return slices.Compact(out)
+}
+
+func kindName(kind string) string {
+	if kind == "" {
+		return "other kinds"
+	}
+	return kind
 }

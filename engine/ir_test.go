@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/podgate/podgate/policies"
@@ -35,14 +36,7 @@ func TestPlansDecideAsTopdown(t *testing.T) {
 	kindField := regexp.MustCompile(`"kind":\s*"[A-Za-z]+"`)
 	compared, decided := 0, 0
 	for _, c := range append(cases, examples...) {
-		nodes := map[string]Node{}
-		for name, raw := range c.Nodes {
-			var n Node
-			if err := json.Unmarshal(raw, &n); err != nil {
-				t.Fatal(err)
-			}
-			nodes[name] = n
-		}
+		nodes := caseNodes(t, c)
 		for _, e := range []*Engine{planned, interpreted} {
 			if err := e.SetNodes(ctx, nodes); err != nil {
 				t.Fatal(err)
@@ -167,6 +161,10 @@ func TestAQueryThatCannotBePlannedIsInterpreted(t *testing.T) {
 			if q := e.current.Load().plan("Pod").violations; q.ir.vm.Load() != nil || q.ir.err == nil {
 				t.Errorf("the query ran by a plan (err %v)", q.ir.err)
 			}
+			// The operator is told (the webhook logs it at every load).
+			if got := strings.Join(e.Unplanned(), "\n"); !strings.Contains(got, "Pod: plan: ") {
+				t.Errorf("Unplanned() = %q, want the Pod query and why", got)
+			}
 		})
 	}
 }
@@ -207,5 +205,8 @@ func TestPlanAheadSwapsInASetWithItsPlansReady(t *testing.T) {
 	}
 	if planned < len(WorkloadKinds) {
 		t.Fatalf("only %d queries", planned)
+	}
+	if u := e.Unplanned(); len(u) != 0 {
+		t.Errorf("the built-in policies are planned, yet Unplanned() = %q", u)
 	}
 }

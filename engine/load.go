@@ -295,6 +295,9 @@ func prepare(ctx context.Context, c *ast.Compiler, policies []*Policy, cfg *Conf
 		},
 	}, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
 	s := &set{policies: policies, config: cfg, store: store, compiler: c, hash: hash}
+	if err := s.readData(ctx); err != nil {
+		return nil, err
+	}
 	var defs []*definition
 	for _, p := range policies {
 		defs = append(defs, p.defs...)

@@ -40,6 +40,7 @@ func TestDeclaredKindsLeaveOutOnlyRulesThatCannotFire(t *testing.T) {
 		t.Fatal(err)
 	}
 	everything := &set{policies: s.policies, config: s.config, store: s.store, compiler: s.compiler, plans: full}
+	everything.data.Store(s.data.Load())
 	cases, err := policies.LoadCases(policies.FS, "policies")
 	if err != nil {
 		t.Fatal(err)
@@ -47,15 +48,7 @@ func TestDeclaredKindsLeaveOutOnlyRulesThatCannotFire(t *testing.T) {
 	kindField := regexp.MustCompile(`"kind":\s*"[A-Za-z]+"`)
 	compared := 0
 	for _, c := range cases {
-		nodes := map[string]Node{}
-		for name, raw := range c.Nodes {
-			var n Node
-			if err := json.Unmarshal(raw, &n); err != nil {
-				t.Fatal(err)
-			}
-			nodes[name] = n
-		}
-		if err := e.SetNodes(ctx, nodes); err != nil {
+		if err := e.SetNodes(ctx, caseNodes(t, c)); err != nil {
 			t.Fatal(err)
 		}
 		for _, kind := range WorkloadKinds {
@@ -98,4 +91,18 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// caseNodes are the Nodes of a testdata case.
+func caseNodes(t *testing.T, c policies.Case) map[string]Node {
+	t.Helper()
+	nodes := map[string]Node{}
+	for name, raw := range c.Nodes {
+		var n Node
+		if err := json.Unmarshal(raw, &n); err != nil {
+			t.Fatal(err)
+		}
+		nodes[name] = n
+	}
+	return nodes
 }

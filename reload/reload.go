@@ -142,6 +142,7 @@ func (w *Watcher) Load(ctx context.Context) error {
 	}
 	w.publish()
 	w.Log.Info("policies loaded", "hash", w.Engine.Hash(), "policies", len(w.Engine.Policies()))
+	w.logUnplanned()
 	return nil
 }
 
@@ -168,6 +169,16 @@ func (w *Watcher) Reload(ctx context.Context) {
 		w.publish()
 		metrics.Reloads.Inc()
 		w.Log.Info("policy set reloaded", "hash", w.Engine.Hash(), "generation", w.Engine.Generation(), "policies", len(w.Engine.Policies()))
+		w.logUnplanned()
+	}
+}
+
+// logUnplanned says which kinds' requests are interpreted rather than run
+// by a plan (engine.Unplanned), each at about twice the CPU.
+func (w *Watcher) logUnplanned() {
+	if reasons := w.Engine.Unplanned(); len(reasons) > 0 {
+		w.Log.Info("some policies cannot be planned: requests of these kinds are interpreted, at about twice the CPU (docs/rule-contract.md, How a policy is evaluated)",
+			"interpreted", reasons)
 	}
 }
 

@@ -64,6 +64,7 @@ func newEngine(b *testing.B, nodes, custom int) *engine.Engine {
 		}
 	}
 	e := engine.New()
+	e.PlanAhead() // as the webhook runs it
 	ctx := b.Context()
 	if err := e.Load(ctx, src); err != nil {
 		b.Fatal(err)
@@ -229,6 +230,7 @@ func BenchmarkPolicyAlone(b *testing.B) {
 			b.Fatal(err)
 		}
 		e := engine.New()
+		e.PlanAhead() // as the webhook runs it
 		if err := e.Load(b.Context(), engine.Sources{Builtin: policies.FS, ConfigFile: file}); err != nil {
 			b.Fatal(err)
 		}

@@ -59,9 +59,9 @@ func (irPlugin) Eval(context.Context, *rego.EvalContext, ast.Value) (ast.Value, 
 	return nil, errors.New("podgate's IR target is for the engine only")
 }
 
-// planned is a query's plan, made in the background after the query's
-// first use: until it is ready, that query is interpreted by topdown, so no
-// request waits for planning.
+// planned is a query's plan, made before the set is served (planAll) or in
+// the background after the query's first use (plan): until it is ready,
+// that query is interpreted by topdown, so no request waits for planning.
 type planned struct {
 	start sync.Once
 	vm    atomic.Pointer[irvm.VM]

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
@@ -36,6 +37,8 @@ type VM struct {
 	bfs   map[string]topdown.BuiltinFunc
 	size  map[*ir.Func]*atomic.Int32 // locals a function has used, its frame's first capacity
 	calls map[*ir.CallStmt]callee    // what each call statement calls, resolved once
+	// numbers are the number constants of the plan, made once.
+	numbers map[*ir.MakeNumberRefStmt]*ast.Term
 }
 
 // impure are builtins that read more than their arguments (the runtime,
@@ -82,6 +85,7 @@ func New(p *ir.Policy) (*VM, error) {
 		vm.plans[pl.Name] = pl
 	}
 	vm.calls = map[*ir.CallStmt]callee{}
+	vm.numbers = map[*ir.MakeNumberRefStmt]*ast.Term{}
 	if err := ir.Walk(resolver{vm}, p); err != nil {
 		return nil, err
 	}
@@ -132,13 +136,20 @@ func (v supported) Visit(x any) (ir.Visitor, error) {
 	return v, nil
 }
 
-// resolver finds what each call statement calls.
+// resolver finds what each call statement calls, and makes the plan's
+// number constants.
 type resolver struct{ vm *VM }
 
 func (resolver) Before(any) {}
 func (resolver) After(any)  {}
 
 func (r resolver) Visit(x any) (ir.Visitor, error) {
+	if n, ok := x.(*ir.MakeNumberRefStmt); ok {
+		if n.Index < 0 || n.Index >= len(r.vm.strs) {
+			return nil, fmt.Errorf("number constant %d out of range", n.Index)
+		}
+		r.vm.numbers[n] = ast.NewTerm(ast.Number(r.vm.strs[n.Index].Value.(ast.String)))
+	}
 	if c, ok := x.(*ir.CallStmt); ok {
 		fn, bf := r.vm.funcs[c.Func], r.vm.bfs[c.Func]
 		if fn == nil && bf == nil {
@@ -380,7 +391,7 @@ func (s *state) stmt(f *frame, st ir.Stmt) (int, error) {
 		case ast.Set:
 			n = v.Len()
 		case ast.String:
-			n = len([]rune(string(v)))
+			n = utf8.RuneCountInString(string(v))
 		default:
 			return 0, nil
 		}
@@ -443,7 +454,7 @@ func (s *state) stmt(f *frame, st ir.Stmt) (int, error) {
 	case *ir.MakeNumberIntStmt:
 		f.set(x.Target, ast.InternedTerm(int(x.Value)))
 	case *ir.MakeNumberRefStmt:
-		f.set(x.Target, ast.NewTerm(ast.Number(s.vm.strs[x.Index].Value.(ast.String))))
+		f.set(x.Target, s.vm.numbers[x])
 	case *ir.MakeArrayStmt:
 		f.set(x.Target, ast.NewTerm(ast.NewArrayWithCapacity(int(x.Capacity))))
 	case *ir.MakeObjectStmt:

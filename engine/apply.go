@@ -1,15 +1,19 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // apply performs one add, replace or remove on a JSON document decoded
-// into map[string]any / []any. add creates missing parent objects, so a
+// into map[string]any / []any, whose objects and arrays may still be
+// unopened AST values (opened). add creates missing parent objects, so a
 // policy can add /spec/template/metadata/annotations/x to an object that
 // has no annotations yet.
 //
@@ -72,7 +76,7 @@ func step(parent any, key string, create, copying bool) (any, error) {
 			p[key] = child
 			return child, nil
 		}
-		if copying {
+		if copying || unopened(child) {
 			child = shallowCopy(child)
 			p[key] = child
 		}
@@ -82,7 +86,7 @@ func step(parent any, key string, create, copying bool) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if copying {
+		if copying || unopened(p[i]) {
 			p[i] = shallowCopy(p[i])
 		}
 		return p[i], nil
@@ -90,8 +94,9 @@ func step(parent any, key string, create, copying bool) (any, error) {
 	return nil, fmt.Errorf("%T has no children", parent)
 }
 
-// shallowCopy copies an object or array, not what it holds; anything else
-// is returned as it is.
+// shallowCopy copies an object or array, not what it holds: an unopened
+// one is opened, which makes a new map or slice; anything else is returned
+// as it is.
 func shallowCopy(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -99,7 +104,90 @@ func shallowCopy(v any) any {
 	case []any:
 		return slices.Clone(x)
 	}
+	return opened(v)
+}
+
+// The mutating webhook applies mutations to, and diffs, the object it has
+// already decoded into AST terms for the policies (Request.input) rather
+// than decoding the JSON once more: a document of map[string]any and []any
+// whose objects and arrays are opened one level at a time, as apply and
+// diff reach them. One not reached yet is still its ast.Object or
+// *ast.Array, so that adding probes to a Deployment's containers converts
+// the path to them and leaves the rest of the object as it is.
+
+// opened is v one level deep: an AST object or array as a map or slice
+// whose objects and arrays are still AST values, and its scalars as
+// encoding/json decodes them with UseNumber (string, json.Number, bool,
+// nil). Anything else is returned as it is.
+func opened(v any) any {
+	switch x := v.(type) {
+	case ast.Object:
+		m := make(map[string]any, x.Len())
+		x.Foreach(func(k, v *ast.Term) {
+			if s, ok := k.Value.(ast.String); ok { // a parsed document's keys are strings
+				m[string(s)] = jsonValue(v.Value)
+			}
+		})
+		return m
+	case *ast.Array:
+		a := make([]any, x.Len())
+		for i := range a {
+			a[i] = jsonValue(x.Elem(i).Value)
+		}
+		return a
+	}
 	return v
+}
+
+// jsonValue is an AST scalar as encoding/json decodes it, an object or
+// array as it is (unopened).
+func jsonValue(v ast.Value) any {
+	switch x := v.(type) {
+	case ast.String:
+		return string(x)
+	case ast.Number:
+		return json.Number(x)
+	case ast.Boolean:
+		return bool(x)
+	case ast.Null:
+		return nil
+	}
+	return v
+}
+
+// unopened says whether v is an object or array not opened yet.
+func unopened(v any) bool {
+	switch v.(type) {
+	case ast.Object, *ast.Array:
+		return true
+	}
+	return false
+}
+
+// plain is v with every object and array opened, as encoding/json
+// encodes it: a copy, where v is open, so that v stays as it is.
+func plain(v any) any {
+	fresh := unopened(v)
+	switch x := opened(v).(type) {
+	case map[string]any:
+		if !fresh {
+			x = maps.Clone(x)
+		}
+		for k, e := range x {
+			x[k] = plain(e)
+		}
+		return x
+	case []any:
+		if !fresh {
+			x = slices.Clone(x)
+		}
+		for i, e := range x {
+			x[i] = plain(e)
+		}
+		return x
+	default:
+		return x
+	}
 }
 
 func setKey(parent any, key, op string, value any) error {

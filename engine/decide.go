@@ -31,7 +31,7 @@ type Decision struct {
 	// UPDATE a deny the old object already broke is a warn (Downgraded).
 	Violations []Violation `json:"violations"`
 
-	mutated    map[string]any // the object after the mutations; nil when Patch is empty
+	mutated    map[string]any // the object after the mutations, not all opened; nil when Patch is empty
 	generation int64          // the policy set's, for Revalidate
 	exceptions int64          // the exceptions' generation, for Revalidate
 }
@@ -85,7 +85,7 @@ func (d *Decision) Mutated() (json.RawMessage, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(d.mutated); err != nil {
+	if err := enc.Encode(plain(d.mutated)); err != nil {
 		return nil, fmt.Errorf("encode mutated object: %w", err)
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
@@ -144,14 +144,15 @@ func (e *Engine) mutate(ctx context.Context, s *set, req *Request) (*Decision, e
 			return d, nil
 		}
 	}
-	muts, err := e.mutations(ctx, s, req)
+	muts, object, err := e.mutations(ctx, s, req)
 	if err != nil || len(muts) == 0 {
 		return d, err
 	}
 	d.Mutations = muts
-	before, err := decodeObject(req.Object)
-	if err != nil {
-		return d, err
+	// The object as the policies saw it, opened as the mutations reach it.
+	before, ok := opened(object).(map[string]any)
+	if !ok {
+		return d, &ObjectError{Field: "object", Err: fmt.Errorf("not a JSON object")}
 	}
 	after, err := mutateObject(before, muts)
 	if err != nil {

@@ -100,16 +100,17 @@ func sortMutations(ms []Mutation) {
 // input builds the Rego input document directly as an ast.Value:
 // {"request": {...}, "workload": {...}}, the request as the API server
 // sends it (the parts policies use) and the workload view of its object
-// (view.go). Each object is decoded once, straight from its JSON into AST
-// terms (parseJSON), with no map[string]any in between.
-func (r *Request) input() (ast.Value, error) {
-	object, err := rawValue(r.Object, "object")
+// (view.go), and the object decoded. Each object is decoded once, straight
+// from its JSON into AST terms (parseJSON), with no map[string]any in
+// between.
+func (r *Request) input() (input, object ast.Value, err error) {
+	object, err = rawValue(r.Object, "object")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	old, err := rawValue(r.OldObject, "oldObject")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	groups := make([]*ast.Term, len(r.UserInfo.Groups))
 	for i, g := range r.UserInfo.Groups {
@@ -135,9 +136,9 @@ func (r *Request) input() (ast.Value, error) {
 		item("oldObject", old),
 	)
 	if obj, ok := object.(ast.Object); ok {
-		return ast.NewObject(item("request", req), item("workload", workloadView(r.Kind.Kind, r.Namespace, obj))), nil
+		return ast.NewObject(item("request", req), item("workload", workloadView(r.Kind.Kind, r.Namespace, obj))), object, nil
 	}
-	return ast.NewObject(item("request", req)), nil
+	return ast.NewObject(item("request", req)), object, nil
 }
 
 func item(key string, v ast.Value) [2]*ast.Term { return ast.Item(ast.StringTerm(key), ast.NewTerm(v)) }

@@ -190,7 +190,7 @@ func (e *Engine) Violations(ctx context.Context, req *Request) ([]Violation, err
 }
 
 func (e *Engine) violations(ctx context.Context, s *set, req *Request, q *query) ([]Violation, error) {
-	per, err := e.eval(ctx, s, req, q)
+	per, _, err := e.eval(ctx, s, req, q)
 	if err != nil || per == nil {
 		return nil, err
 	}
@@ -248,14 +248,17 @@ func (e *Engine) Mutations(ctx context.Context, req *Request) ([]Mutation, error
 	if s == nil {
 		return nil, ErrNotLoaded
 	}
-	return e.mutations(ctx, s, req)
+	muts, _, err := e.mutations(ctx, s, req)
+	return muts, err
 }
 
-func (e *Engine) mutations(ctx context.Context, s *set, req *Request) ([]Mutation, error) {
+// mutations also returns the object as the policies saw it, decoded, for
+// the mutations to be applied to.
+func (e *Engine) mutations(ctx context.Context, s *set, req *Request) ([]Mutation, ast.Value, error) {
 	q := s.plan(req.Kind.Kind).mutations
-	per, err := e.eval(ctx, s, req, q)
+	per, object, err := e.eval(ctx, s, req, q)
 	if err != nil || per == nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []Mutation
 	err = eachPolicy(q, per, func(p *Policy, items ast.Set) error {
@@ -271,39 +274,40 @@ func (e *Engine) mutations(ctx context.Context, s *set, req *Request) ([]Mutatio
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sortMutations(out)
-	return out, nil
+	return out, object, nil
 }
 
 // eval runs one prepared query of set s; it returns nil when the namespace
 // is excluded globally or the query is nil (nothing to evaluate for the
-// kind), and otherwise the set each definition of the query reports.
-func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]ast.Set, error) {
+// kind), and otherwise the set each definition of the query reports, and
+// the request's object as the input has it.
+func (e *Engine) eval(ctx context.Context, s *set, req *Request, q *query) ([]ast.Set, ast.Value, error) {
 	if q == nil || slices.Contains(s.config.ExcludedNamespaces, req.Namespace) {
-		return nil, nil
+		return nil, nil, nil
 	}
-	input, err := req.input()
+	input, object, err := req.input()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	x, err := e.evalQuery(ctx, s, q, input)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate policies: %w", err)
+		return nil, nil, fmt.Errorf("evaluate policies: %w", err)
 	}
 	all, _ := x.Value.(*ast.Array)
 	if all == nil || all.Len() != len(q.defs) {
-		return nil, fmt.Errorf("evaluate policies: unexpected result %v", x)
+		return nil, nil, fmt.Errorf("evaluate policies: unexpected result %v", x)
 	}
 	var ok bool
 	per := make([]ast.Set, all.Len())
 	for i := range per {
 		if per[i], ok = all.Elem(i).Value.(ast.Set); !ok {
-			return nil, fmt.Errorf("policy %s: want a set of objects, got %s", q.defs[i].policy.Name, ast.ValueName(all.Elem(i).Value))
+			return nil, nil, fmt.Errorf("policy %s: want a set of objects, got %s", q.defs[i].policy.Name, ast.ValueName(all.Elem(i).Value))
 		}
 	}
-	return per, nil
+	return per, object, nil
 }
 
 // evalQuery evaluates q: by its plan when it has one and the evaluation

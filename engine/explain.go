@@ -86,7 +86,7 @@ func (e *Engine) Explain(ctx context.Context, req *Request) (*Placement, error) 
 	if s.explainErr != nil {
 		return nil, s.explainErr
 	}
-	input, err := req.input()
+	input, _, err := req.input()
 	if err != nil {
 		return nil, err
 	}

@@ -47,8 +47,8 @@ func FuzzConfig(f *testing.F) {
 	})
 }
 
-// FuzzRequestObject evaluates arbitrary bytes as the admitted object of
-// every kind: an error or a result, never a panic.
+// FuzzRequestObject evaluates and mutates arbitrary bytes as the admitted
+// object of every kind: an error or a result, never a panic.
 func FuzzRequestObject(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `null`, `[]`, `{"spec":5}`, `{"spec":{"containers":"x"}}`, `{"spec":{"template":{"spec":{"containers":[{"ports":"80"}]}}}}`,
@@ -67,5 +67,10 @@ func FuzzRequestObject(f *testing.F) {
 			Kind: engine.GroupVersionKind{Group: "apps", Version: "v1", Kind: kind}, Object: []byte(object)}
 		_, _ = e.Violations(t.Context(), req)
 		_, _ = e.Mutations(t.Context(), req)
+		if d, err := e.Mutate(t.Context(), req); err == nil {
+			if _, err := d.Mutated(); err != nil {
+				t.Errorf("mutated object: %v", err)
+			}
+		}
 	})
 }

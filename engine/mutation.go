@@ -43,15 +43,13 @@ func annotate(obj map[string]any, lines []string) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	meta, ok := obj["metadata"].(map[string]any)
+	meta, ok := shallowCopy(obj["metadata"]).(map[string]any)
 	if !ok {
 		return fmt.Errorf("object has no metadata")
 	}
 	// Both may be shared with the object as it came in: written to copies.
-	meta = maps.Clone(meta)
 	obj["metadata"] = meta
-	anns, _ := meta["annotations"].(map[string]any)
-	anns = maps.Clone(anns)
+	anns, _ := shallowCopy(meta["annotations"]).(map[string]any)
 	if anns == nil {
 		anns = map[string]any{}
 	}

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"gomodules.xyz/jsonpatch/v2"
 )
 
 // diff returns the JSONPatch that turns before into after, two documents
-// decoded by encoding/json (with UseNumber). It is the patch of
+// decoded as encoding/json (with UseNumber) decodes them, or opened as far
+// as needed (opened). It is the patch of
 // admission.PatchResponseFromRaw computed from the trees the handler
 // already holds: PatchResponseFromRaw would marshal the mutated object and
 // unmarshal both objects again, which cost the mutating webhook as much as
@@ -28,6 +30,10 @@ func diff(before, after any) []jsonpatch.JsonPatchOperation {
 }
 
 func diffInto(ops *[]jsonpatch.JsonPatchOperation, path string, before, after any) {
+	if sameUnopened(before, after) {
+		return // shared by both documents, never opened: unchanged
+	}
+	before, after = opened(before), opened(after)
 	switch a := after.(type) {
 	case map[string]any:
 		if b, ok := before.(map[string]any); ok {
@@ -43,7 +49,7 @@ func diffInto(ops *[]jsonpatch.JsonPatchOperation, path string, before, after an
 				if old, had := b[k]; had {
 					diffInto(ops, path+"/"+escapeKey(k), old, a[k])
 				} else {
-					*ops = append(*ops, jsonpatch.NewOperation("add", path+"/"+escapeKey(k), a[k]))
+					*ops = append(*ops, jsonpatch.NewOperation("add", path+"/"+escapeKey(k), plain(a[k])))
 				}
 			}
 			return
@@ -63,7 +69,21 @@ func diffInto(ops *[]jsonpatch.JsonPatchOperation, path string, before, after an
 			return
 		}
 	}
-	*ops = append(*ops, jsonpatch.NewOperation("replace", path, after))
+	*ops = append(*ops, jsonpatch.NewOperation("replace", path, plain(after)))
+}
+
+// sameUnopened says whether a and b are the same object or array, not
+// opened in either document.
+func sameUnopened(a, b any) bool {
+	switch x := a.(type) {
+	case ast.Object:
+		y, ok := b.(ast.Object)
+		return ok && x == y
+	case *ast.Array:
+		y, ok := b.(*ast.Array)
+		return ok && x == y
+	}
+	return false
 }
 
 // scalarEqual compares two JSON scalars as decoded: strings, json.Number

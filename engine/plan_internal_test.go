@@ -65,11 +65,11 @@ func TestDeclaredKindsLeaveOutOnlyRulesThatCannotFire(t *testing.T) {
 			if show(got) != show(want) {
 				t.Errorf("%s as a %s:\nplan %s\nall  %s", c.File, kind, show(got), show(want))
 			}
-			gotM, err := e.mutations(ctx, s, req)
+			gotM, _, err := e.mutations(ctx, s, req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantM, err := e.mutations(ctx, everything, req)
+			wantM, _, err := e.mutations(ctx, everything, req)
 			if err != nil {
 				t.Fatal(err)
 			}

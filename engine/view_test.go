@@ -62,7 +62,7 @@ func TestTheWorkloadViewIsTheOneRegoComputes(t *testing.T) {
 			}
 			kind := stringValue(obj.(ast.Object).Get(ast.StringTerm("kind")))
 			req := &Request{UID: "u", Kind: GroupVersionKind{Kind: kind}, Namespace: namespace, Operation: OperationCreate, Object: raw}
-			input, err := req.input()
+			input, _, err := req.input()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,7 +39,7 @@ type VM struct {
 // function is a planned function or plan, compiled.
 type function struct {
 	name   string
-	index  int        // in VM.funcs: the state's memo slot of a rule
+	index  int        // in VM.funcs: its slot in the state
 	params []ir.Local // input, data, then the function's arguments
 	ret    ir.Local
 	blocks []block
@@ -65,8 +65,7 @@ const checkEvery = 256
 // function.
 const ret = 1 << 30
 
-// undefined marks a rule's memo slot whose rule was evaluated and is
-// undefined.
+// undefined marks the slot of a rule that was evaluated and is undefined.
 var undefined = &ast.Term{}
 
 type state struct {
@@ -75,8 +74,8 @@ type state struct {
 	steps   int
 	fn      *function // the function running, nil in the plan itself
 	bctx    topdown.BuiltinContext
-	rules   []*ast.Term // each rule's value (a function of input and data alone), by index
-	memo    map[memoKey][]memoEntry
+	slots   []slot      // what each function computed, by index
+	kept    []*ast.Term // where memo entries' arguments are kept from
 	res     []*ast.Term
 	out     *ast.Term   // a builtin's result
 	scratch []*ast.Term // a builtin's arguments
@@ -88,17 +87,24 @@ type state struct {
 // Every function is pure within an evaluation (a plan has no with and no
 // builtin that reads more than its arguments), so each is evaluated once
 // per distinct arguments, as topdown does. A rule, which has no arguments
-// but input and data, has a slot (state.rules); a function with arguments
-// is memoized by their hash.
-type memoKey struct {
-	fn *function
-	h  int
+// but input and data, keeps its value in its slot; a function with
+// arguments keeps a memo entry per distinct arguments, found by their
+// hash: by a scan while there are few, by an index after.
+type slot struct {
+	out     *ast.Term // a rule's value, undefined when it has none
+	entries []memoEntry
+	byHash  map[int][]int32 // positions in entries, once they are many
 }
 
 type memoEntry struct {
+	h    int
 	args []*ast.Term // the arguments after input and data
 	out  *ast.Term
 }
+
+// scanned is how many memo entries a function has before they are
+// indexed.
+const scanned = 8
 
 func (s *state) setOut(t *ast.Term) error { s.out = t; return nil }
 
@@ -109,7 +115,7 @@ func (vm *VM) Eval(ctx context.Context, name string, input, data ast.Value) ([]*
 	if pl == nil {
 		return nil, fmt.Errorf("no plan %s", name)
 	}
-	s := &state{vm: vm, ctx: ctx, rules: make([]*ast.Term, len(vm.funcs)),
+	s := &state{vm: vm, ctx: ctx, slots: make([]slot, len(vm.funcs)),
 		bctx: topdown.BuiltinContext{
 			Context: ctx, Cache: builtins.Cache{}, Seed: rand.Reader,
 			Time: ast.UIntNumberTerm(uint64(time.Now().UnixNano())),
@@ -190,7 +196,7 @@ func (s *state) block(f frame, b block) (r int, done bool, err error) {
 // rule is the value of fn, a function of input and data alone, evaluated
 // at its first call; nil when undefined.
 func (s *state) rule(fn *function, f frame, args []operand) (*ast.Term, error) {
-	switch out := s.rules[fn.index]; out {
+	switch out := s.slots[fn.index].out; out {
 	case nil:
 	case undefined:
 		return nil, nil
@@ -211,9 +217,9 @@ func (s *state) rule(fn *function, f frame, args []operand) (*ast.Term, error) {
 		return nil, err
 	}
 	if out == nil {
-		s.rules[fn.index] = undefined
+		s.slots[fn.index].out = undefined
 	} else {
-		s.rules[fn.index] = out
+		s.slots[fn.index].out = out
 	}
 	return out, nil
 }
@@ -234,26 +240,61 @@ func (s *state) call(fn *function, f frame, args []operand) (*ast.Term, error) {
 			h = h*31 + t.Hash()
 		}
 	}
-	key := memoKey{fn, h}
-	for _, e := range s.memo[key] {
-		if sameArgs(e.args, g, fn.params[2:]) {
-			s.pop()
-			return e.out, nil
-		}
+	sl := &s.slots[fn.index]
+	if e := sl.find(h, g, fn.params[2:]); e != nil {
+		s.pop()
+		return e.out, nil
 	}
-	kept := make([]*ast.Term, len(fn.params)-2)
-	for i, p := range fn.params[2:] {
-		kept[i] = g[p]
-	}
+	kept := s.keep(g, fn.params[2:])
 	out, err := s.run(fn, g)
 	if err != nil {
 		return nil, err
 	}
-	if s.memo == nil {
-		s.memo = map[memoKey][]memoEntry{}
+	sl = &s.slots[fn.index] // the same slot: slots is never grown
+	sl.entries = append(sl.entries, memoEntry{h, kept, out})
+	switch n := len(sl.entries); {
+	case n == scanned+1:
+		sl.byHash = make(map[int][]int32, 2*n)
+		for i, e := range sl.entries {
+			sl.byHash[e.h] = append(sl.byHash[e.h], int32(i))
+		}
+	case n > scanned+1:
+		sl.byHash[h] = append(sl.byHash[h], int32(n-1))
 	}
-	s.memo[key] = append(s.memo[key], memoEntry{kept, out})
 	return out, nil
+}
+
+// find is the memo entry of the arguments in g's params, whose hash is
+// h; nil when there is none.
+func (sl *slot) find(h int, g frame, params []ir.Local) *memoEntry {
+	if sl.byHash == nil {
+		for i := range sl.entries {
+			if e := &sl.entries[i]; e.h == h && sameArgs(e.args, g, params) {
+				return e
+			}
+		}
+		return nil
+	}
+	for _, i := range sl.byHash[h] {
+		if e := &sl.entries[i]; sameArgs(e.args, g, params) {
+			return e
+		}
+	}
+	return nil
+}
+
+// keep copies the arguments in g's params for a memo entry, from a slab
+// shared by the evaluation's entries.
+func (s *state) keep(g frame, params []ir.Local) []*ast.Term {
+	if len(s.kept) < len(params) {
+		s.kept = make([]*ast.Term, max(128, len(params)))
+	}
+	kept := s.kept[:len(params):len(params)]
+	s.kept = s.kept[len(params):]
+	for i, p := range params {
+		kept[i] = g[p]
+	}
+	return kept
 }
 
 // run runs fn's blocks in its frame g, which it pops, and returns what fn

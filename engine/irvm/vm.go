@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -34,6 +35,9 @@ type VM struct {
 	plans map[string]*function // the plans, as functions of input and data
 	funcs []*function          // every planned function, by index
 	files []string
+	// states are the states of finished evaluations, cleared, for the
+	// next: what an evaluation computed is never seen by another.
+	states sync.Pool
 }
 
 // function is a planned function or plan, compiled.
@@ -115,12 +119,17 @@ func (vm *VM) Eval(ctx context.Context, name string, input, data ast.Value) ([]*
 	if pl == nil {
 		return nil, fmt.Errorf("no plan %s", name)
 	}
-	s := &state{vm: vm, ctx: ctx, slots: make([]slot, len(vm.funcs)),
-		bctx: topdown.BuiltinContext{
-			Context: ctx, Cache: builtins.Cache{}, Seed: rand.Reader,
-			Time: ast.UIntNumberTerm(uint64(time.Now().UnixNano())),
-		}}
-	s.iter = s.setOut
+	s, _ := vm.states.Get().(*state)
+	if s == nil {
+		s = &state{vm: vm, slots: make([]slot, len(vm.funcs))}
+		s.iter = s.setOut
+	}
+	defer vm.release(s)
+	s.ctx = ctx
+	s.bctx = topdown.BuiltinContext{
+		Context: ctx, Cache: builtins.Cache{}, Seed: rand.Reader,
+		Time: ast.UIntNumberTerm(uint64(time.Now().UnixNano())),
+	}
 	// Builtins that take long (numbers.range of a huge range) look at
 	// Cancel, as they do under topdown.
 	cancel := topdown.NewCancel()
@@ -142,6 +151,19 @@ func (vm *VM) Eval(ctx context.Context, name string, input, data ast.Value) ([]*
 		return nil, err
 	}
 	return s.res, nil
+}
+
+// release clears s of everything its evaluation computed and keeps it
+// for another.
+func (vm *VM) release(s *state) {
+	clear(s.slots)
+	for _, f := range s.stack {
+		clear(f[:cap(f)])
+	}
+	clear(s.scratch[:cap(s.scratch)])
+	s.ctx, s.bctx, s.fn, s.res, s.out, s.kept = nil, topdown.BuiltinContext{}, nil, nil, nil, nil
+	s.depth, s.steps = 0, 0
+	vm.states.Put(s)
 }
 
 // frame is a cleared frame of size locals for a call one deeper than the

@@ -148,8 +148,16 @@ func (c *compiler) operands(os []ir.Operand) ([]operand, error) {
 
 func (c *compiler) block(b *ir.Block) (block, error) {
 	out := make(block, 0, len(b.Stmts))
-	for _, st := range b.Stmts {
-		in, err := c.stmt(st)
+	for i := 0; i < len(b.Stmts); i++ {
+		if in, n, err := c.arrayLiteral(b.Stmts[i:]); err != nil || n > 0 {
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, in)
+			i += n - 1
+			continue
+		}
+		in, err := c.stmt(b.Stmts[i])
 		if err != nil {
 			return nil, err
 		}
@@ -158,6 +166,51 @@ func (c *compiler) block(b *ir.Block) (block, error) {
 		}
 	}
 	return out, nil
+}
+
+// arrayLiteral compiles an array made and appended to at once, as the
+// planner writes an array literal (the arguments of sprintf, say), into
+// one instruction that makes the array whole: appending one element at a
+// time makes a new ast.Array per element. n is how many statements it
+// stands for, 0 when stmts do not start with such an array.
+func (c *compiler) arrayLiteral(stmts []ir.Stmt) (in instr, n int, err error) {
+	mk, ok := stmts[0].(*ir.MakeArrayStmt)
+	if !ok {
+		return nil, 0, nil
+	}
+	var elems []operand
+	for _, st := range stmts[1:] {
+		app, ok := st.(*ir.ArrayAppendStmt)
+		if !ok || app.Array != mk.Target {
+			break
+		}
+		e, err := c.operand(app.Value)
+		if err != nil {
+			return nil, 0, err
+		}
+		if e.term == nil && e.local == mk.Target {
+			break // the array appended to itself: left to the statements
+		}
+		elems = append(elems, e)
+	}
+	if len(elems) == 0 {
+		return nil, 0, nil
+	}
+	target := c.local(mk.Target)
+	return func(_ *state, f frame) (int, error) {
+		terms := make([]*ast.Term, 0, len(elems))
+		r := -1
+		for _, e := range elems {
+			t := e.get(f)
+			if t == nil {
+				r = 0 // undefined: the statements would leave the block with the array so far
+				break
+			}
+			terms = append(terms, t)
+		}
+		f[target] = ast.NewTerm(ast.NewArray(terms...))
+		return r, nil
+	}, len(elems) + 1, nil
 }
 
 // set is the instruction that stores what value computes from the frame
@@ -198,13 +251,19 @@ func (c *compiler) stmt(st ir.Stmt) (instr, error) {
 		if err != nil {
 			return nil, err
 		}
-		return set(c.local(x.Target), func(_ *state, f frame) *ast.Term {
+		target := c.local(x.Target)
+		return func(_ *state, f frame) (int, error) {
 			a, k := src.get(f), key.get(f)
 			if a == nil || k == nil {
-				return nil
+				return 0, nil
 			}
-			return dot(a.Value, k)
-		}), nil
+			v := dot(a.Value, k)
+			if v == nil {
+				return 0, nil
+			}
+			f[target] = v
+			return -1, nil
+		}, nil
 	case *ir.LenStmt:
 		src, err := c.operand(x.Source)
 		if err != nil {
@@ -300,7 +359,15 @@ func (c *compiler) stmt(st ir.Stmt) (instr, error) {
 		if err != nil {
 			return nil, err
 		}
-		return set(c.local(x.Target), func(_ *state, f frame) *ast.Term { return src.get(f) }), nil
+		target := c.local(x.Target)
+		return func(_ *state, f frame) (int, error) {
+			v := src.get(f)
+			if v == nil {
+				return 0, nil
+			}
+			f[target] = v
+			return -1, nil
+		}, nil
 	case *ir.AssignVarOnceStmt:
 		src, err := c.operand(x.Source)
 		if err != nil {

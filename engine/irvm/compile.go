@@ -149,11 +149,15 @@ func (c *compiler) operands(os []ir.Operand) ([]operand, error) {
 func (c *compiler) block(b *ir.Block) (block, error) {
 	out := make(block, 0, len(b.Stmts))
 	for i := 0; i < len(b.Stmts); i++ {
-		if in, n, err := c.arrayLiteral(b.Stmts[i:]); err != nil || n > 0 {
+		lit, n, err := c.arrayLiteral(b.Stmts[i:])
+		if err == nil && n == 0 {
+			lit, n, err = c.objectLiteral(b.Stmts[i:])
+		}
+		if err != nil || n > 0 {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, in)
+			out = append(out, lit)
 			i += n - 1
 			continue
 		}
@@ -166,6 +170,60 @@ func (c *compiler) block(b *ir.Block) (block, error) {
 		}
 	}
 	return out, nil
+}
+
+// objectLiteral is arrayLiteral for an object whose keys are distinct
+// string constants, as the planner writes an object literal ({"rule":
+// ..., "msg": ...}): one NewObject instead of an insert per key, each
+// growing the object's index and key list.
+func (c *compiler) objectLiteral(stmts []ir.Stmt) (in instr, n int, err error) {
+	mk, ok := stmts[0].(*ir.MakeObjectStmt)
+	if !ok {
+		return nil, 0, nil
+	}
+	var keys []*ast.Term
+	var values []operand
+	seen := map[ast.Value]bool{}
+	for _, st := range stmts[1:] {
+		ins, ok := st.(*ir.ObjectInsertStmt)
+		if !ok || ins.Object != mk.Target {
+			break
+		}
+		k, err := c.operand(ins.Key)
+		if err != nil {
+			return nil, 0, err
+		}
+		v, err := c.operand(ins.Value)
+		if err != nil {
+			return nil, 0, err
+		}
+		if k.term == nil || seen[k.term.Value] || (v.term == nil && v.local == mk.Target) {
+			break
+		}
+		if _, str := k.term.Value.(ast.String); !str {
+			break
+		}
+		seen[k.term.Value] = true
+		keys, values = append(keys, k.term), append(values, v)
+	}
+	if len(keys) == 0 {
+		return nil, 0, nil
+	}
+	target := c.local(mk.Target)
+	return func(_ *state, f frame) (int, error) {
+		items := make([][2]*ast.Term, 0, len(keys))
+		r := -1
+		for i, v := range values {
+			t := v.get(f)
+			if t == nil {
+				r = 0 // undefined: the statements would leave the block with the object so far
+				break
+			}
+			items = append(items, [2]*ast.Term{keys[i], t})
+		}
+		f[target] = ast.NewTerm(ast.NewObject(items...))
+		return r, nil
+	}, len(keys) + 1, nil
 }
 
 // arrayLiteral compiles an array made and appended to at once, as the

@@ -53,11 +53,11 @@ type set struct {
 	// data is the store's data document, for the plans (readData).
 	data atomic.Pointer[ast.Value]
 
-	// explain is prepared on first use (podgate explain): the webhook
-	// never needs it.
 	// prepareMu serializes the queries prepared after the set is built
 	// (plans, explain): preparing one sets the shared compiler's mode.
-	prepareMu   sync.Mutex
+	prepareMu sync.Mutex
+	// explain is prepared on first use (podgate explain): the webhook
+	// never needs it.
 	explainOnce sync.Once
 	explain     *rego.PreparedEvalQuery
 	explainErr  error

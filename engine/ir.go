@@ -105,11 +105,9 @@ func (q *query) makePlan(ctx context.Context, s *set) {
 // of the 11 MiB all the built-in plans take).
 func (s *set) planAll(ctx context.Context) {
 	for _, p := range s.plans {
-		for _, q := range []*query{p.violations, p.mutations} {
-			if q != nil {
-				q.ir.start.Do(func() { q.makePlan(ctx, s) })
-				<-q.ir.done
-			}
+		for _, q := range p.admission() {
+			q.ir.start.Do(func() { q.makePlan(ctx, s) })
+			<-q.ir.done
 		}
 	}
 	debug.FreeOSMemory() // see plan
@@ -191,10 +189,7 @@ func (e *Engine) Unplanned() []string {
 		if p == nil {
 			continue
 		}
-		for _, q := range []*query{p.violations, p.mutations} {
-			if q == nil {
-				continue
-			}
+		for _, q := range p.admission() {
 			select {
 			case <-q.ir.done:
 				if q.ir.err != nil {

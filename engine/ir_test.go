@@ -24,18 +24,9 @@ func TestPlansDecideAsTopdown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cases, err := policies.LoadCases(policies.FS, "policies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	examples, err := policies.LoadCases(os.DirFS("../examples/policies"), "examples/policies")
-	if err != nil {
-		t.Fatal(err)
-	}
 	planAll(t, planned)
-	kindField := regexp.MustCompile(`"kind":\s*"[A-Za-z]+"`)
 	compared, decided := 0, 0
-	for _, c := range append(cases, examples...) {
+	for _, c := range everyCase(t) {
 		nodes := caseNodes(t, c)
 		for _, e := range []*Engine{planned, interpreted} {
 			if err := e.SetNodes(ctx, nodes); err != nil {
@@ -74,22 +65,44 @@ func TestPlansDecideAsTopdown(t *testing.T) {
 	}
 	// Every query the cases reached ran by its plan, so the comparison was
 	// the plan's against topdown's.
-	s := planned.current.Load()
-	ran := 0
-	for kind, p := range s.plans {
-		for _, q := range []*query{p.violations, p.mutations} {
-			if q == nil {
-				continue
-			}
+	requirePlanned(t, planned)
+}
+
+// requirePlanned fails t unless every admission query of e's set has its
+// plan, one per workload kind at least.
+func requirePlanned(t *testing.T, e *Engine) {
+	t.Helper()
+	planned := 0
+	for kind, p := range e.current.Load().plans {
+		for _, q := range p.admission() {
 			if q.ir.vm.Load() == nil {
-				t.Errorf("the %q plan fell back to topdown: %v", kind, q.ir.err)
+				t.Errorf("%q: a query is not planned: %v", kind, q.ir.err)
 			}
-			ran++
+			planned++
 		}
 	}
-	if ran < len(WorkloadKinds) {
-		t.Errorf("only %d queries ran by their plan", ran)
+	if planned < len(WorkloadKinds) {
+		t.Errorf("only %d queries planned", planned)
 	}
+}
+
+// kindField is an object's kind in its JSON, for relabelling a testdata
+// object as another kind.
+var kindField = regexp.MustCompile(`"kind":\s*"[A-Za-z]+"`)
+
+// everyCase is every testdata case of the built-in policies and of the
+// example custom policy.
+func everyCase(t *testing.T) []policies.Case {
+	t.Helper()
+	cases, err := policies.LoadCases(policies.FS, "policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples, err := policies.LoadCases(os.DirFS("../examples/policies"), "examples/policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(cases, examples...)
 }
 
 func decisionJSON(t *testing.T, d *Decision, err error) string {
@@ -191,21 +204,7 @@ func TestPlanAheadSwapsInASetWithItsPlansReady(t *testing.T) {
 	if err := e.Load(t.Context(), Sources{Builtin: policies.FS}); err != nil {
 		t.Fatal(err)
 	}
-	planned := 0
-	for kind, p := range e.current.Load().plans {
-		for _, q := range []*query{p.violations, p.mutations} {
-			if q == nil {
-				continue
-			}
-			if q.ir.vm.Load() == nil {
-				t.Errorf("%q: a query is not planned: %v", kind, q.ir.err)
-			}
-			planned++
-		}
-	}
-	if planned < len(WorkloadKinds) {
-		t.Fatalf("only %d queries", planned)
-	}
+	requirePlanned(t, e)
 	if u := e.Unplanned(); len(u) != 0 {
 		t.Errorf("the built-in policies are planned, yet Unplanned() = %q", u)
 	}

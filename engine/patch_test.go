@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"os"
-	"regexp"
 	"testing"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -24,17 +22,8 @@ func TestPatchOfTheObjectAsThePoliciesSawItIsThePatchOfItsJSON(t *testing.T) {
 	if err := e.Load(ctx, Sources{Builtin: policies.FS, PolicyDir: "../examples/policies"}); err != nil {
 		t.Fatal(err)
 	}
-	cases, err := policies.LoadCases(policies.FS, "policies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	examples, err := policies.LoadCases(os.DirFS("../examples/policies"), "examples/policies")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kindField := regexp.MustCompile(`"kind":\s*"[A-Za-z]+"`)
 	patched := 0
-	for _, c := range append(cases, examples...) {
+	for _, c := range everyCase(t) {
 		for _, k := range WorkloadKinds {
 			obj := kindField.ReplaceAllLiteral(c.Object, []byte(`"kind":"`+k+`"`))
 			req := &Request{UID: "u", Kind: GroupVersionKind{Kind: k}, Namespace: c.Namespace, Operation: OperationCreate,

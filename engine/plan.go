@@ -33,6 +33,18 @@ type plan struct {
 	mutationsReadNodes bool
 }
 
+// admission are the queries admission runs for the kind, those it has:
+// the violations and the mutations.
+func (p *plan) admission() []*query {
+	var out []*query
+	for _, q := range []*query{p.violations, p.mutations} {
+		if q != nil {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
 // query is one prepared query over several definitions: its result is an
 // array whose i-th element is the set that defs[i] reports.
 type query struct {

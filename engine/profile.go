@@ -88,10 +88,9 @@ func (e *Engine) SourceLine(file string, row int) string {
 	if s == nil || row < 1 {
 		return ""
 	}
-	for i, line := range strings.Split(string(s.sources[file]), "\n") {
-		if i == row-1 {
-			return strings.TrimSpace(line)
-		}
+	lines := strings.Split(string(s.sources[file]), "\n")
+	if row > len(lines) {
+		return ""
 	}
-	return ""
+	return strings.TrimSpace(lines[row-1])
 }

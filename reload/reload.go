@@ -174,10 +174,10 @@ func (w *Watcher) Reload(ctx context.Context) {
 }
 
 // logUnplanned says which kinds' requests are interpreted rather than run
-// by a plan (engine.Unplanned), each at about twice the CPU.
+// by a plan (engine.Unplanned), each at about three times the CPU.
 func (w *Watcher) logUnplanned() {
 	if reasons := w.Engine.Unplanned(); len(reasons) > 0 {
-		w.Log.Info("some policies cannot be planned: requests of these kinds are interpreted, at about twice the CPU (docs/rule-contract.md, How a policy is evaluated)",
+		w.Log.Info("some policies cannot be planned: requests of these kinds are interpreted, at about three times the CPU (docs/rule-contract.md, How a policy is evaluated)",
 			"interpreted", reasons)
 	}
 }

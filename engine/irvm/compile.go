@@ -309,19 +309,13 @@ func (c *compiler) stmt(st ir.Stmt) (instr, error) {
 		if err != nil {
 			return nil, err
 		}
-		target := c.local(x.Target)
-		return func(_ *state, f frame) (int, error) {
+		return set(c.local(x.Target), func(_ *state, f frame) *ast.Term {
 			a, k := src.get(f), key.get(f)
 			if a == nil || k == nil {
-				return 0, nil
+				return nil
 			}
-			v := dot(a.Value, k)
-			if v == nil {
-				return 0, nil
-			}
-			f[target] = v
-			return -1, nil
-		}, nil
+			return dot(a.Value, k)
+		}), nil
 	case *ir.LenStmt:
 		src, err := c.operand(x.Source)
 		if err != nil {
@@ -417,15 +411,7 @@ func (c *compiler) stmt(st ir.Stmt) (instr, error) {
 		if err != nil {
 			return nil, err
 		}
-		target := c.local(x.Target)
-		return func(_ *state, f frame) (int, error) {
-			v := src.get(f)
-			if v == nil {
-				return 0, nil
-			}
-			f[target] = v
-			return -1, nil
-		}, nil
+		return set(c.local(x.Target), func(_ *state, f frame) *ast.Term { return src.get(f) }), nil
 	case *ir.AssignVarOnceStmt:
 		src, err := c.operand(x.Source)
 		if err != nil {

@@ -138,14 +138,8 @@ func (vm *VM) Eval(ctx context.Context, name string, input, data ast.Value) ([]*
 	defer stop()
 	f := s.frame(pl.locals)
 	f[ir.Input], f[ir.Data] = ast.NewTerm(input), ast.NewTerm(data)
-	for _, b := range pl.blocks {
-		r, _, err := s.block(f, b)
-		if err != nil {
-			return nil, err
-		}
-		if r == ret {
-			break
-		}
+	if err := s.body(f, pl); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil { // a builtin cancelled midway may have left a result undefined
 		return nil, err
@@ -326,16 +320,20 @@ func (s *state) run(fn *function, g frame) (*ast.Term, error) {
 	caller := s.fn
 	s.fn = fn
 	defer func() { s.fn = caller }()
-	for _, b := range fn.blocks {
-		r, _, err := s.block(g, b)
-		if err != nil {
-			return nil, err
-		}
-		if r == ret {
-			break
-		}
+	if err := s.body(g, fn); err != nil {
+		return nil, err
 	}
 	return g[fn.ret], nil
+}
+
+// body runs fn's blocks in f until one returns.
+func (s *state) body(f frame, fn *function) error {
+	for _, b := range fn.blocks {
+		if r, _, err := s.block(f, b); err != nil || r == ret {
+			return err
+		}
+	}
+	return nil
 }
 
 func sameArgs(kept []*ast.Term, g frame, params []ir.Local) bool {
